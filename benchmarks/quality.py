@@ -170,7 +170,7 @@ def _log(message: str) -> None:
 
 
 def run_peer(name: str, data, text, run: SystemRun) -> None:  # noqa: ANN001
-    from benchmarks.peers import make_peer
+    from .peers import make_peer
 
     for i, fold in enumerate(data.folds):
         peer = make_peer(name, text)
@@ -187,8 +187,8 @@ def run_peer(name: str, data, text, run: SystemRun) -> None:  # noqa: ANN001
 
 
 def run_prodcat(data, work: Path, run: SystemRun, overrides: dict | None = None) -> None:  # noqa: ANN001
-    from benchmarks.prodcat_runner import train_and_predict
-    from benchmarks.splits import dev_split
+    from .prodcat_runner import train_and_predict
+    from .splits import dev_split
     from prodcat.serving.predict import Predictor
 
     run.served_paths = []
@@ -240,12 +240,12 @@ def git_state() -> dict:
 
     def git(*args: str) -> str:
         try:
-            return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=30).stdout.strip()
+            return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=30).stdout
         except (OSError, subprocess.SubprocessError):
             return ""
 
-    return {"commit": git("rev-parse", "HEAD"),
-            "modified": [line[3:] for line in git("status", "--porcelain", "--untracked-files=no").splitlines()]}
+    return {"commit": git("rev-parse", "HEAD").strip(),  # porcelain lines are "XY path": keep their leading blanks
+            "modified": [line[3:] for line in git("status", "--porcelain", "--untracked-files=no").splitlines() if line.strip()]}
 
 
 def versions() -> dict[str, str]:
@@ -373,8 +373,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", help="work directory (default: outputs/bench_quality/<dataset>)")
     args = parser.parse_args(argv)
 
-    from benchmarks import splits
-    from benchmarks.peers import TextSpec
+    from . import splits
+    from .peers import TextSpec
 
     systems = [s.strip() for s in args.systems.split(",") if s.strip()]
     unknown = [s for s in systems if s not in SYSTEMS]

@@ -54,15 +54,25 @@ def split_by_language(products: list, taxonomy) -> tuple[list, dict[str, list]]:
     return train, {k: v for k, v in groups.items() if len(v) >= MIN_ROWS}
 
 
-def train_variant(name: str, encoder_kind: str, train_file: Path, taxonomy_path: str, work: Path, epochs: int) -> Path:
+# name -> (text encoder kind, model config overrides); the first one is prodcat's default.
+VARIANTS: dict[str, tuple[str, dict]] = {
+    "use_multilingual": ("use_multilingual", {}),
+    "use_m_path_dropout": ("use_multilingual", {"memorizing_path_dropout": 0.5}),
+    "ngrams_only": ("none", {}),
+}
+
+
+def train_variant(name: str, train_file: Path, taxonomy_path: str, work: Path, epochs: int) -> Path:
     """Runs the real pipeline on the English training rows; returns the serving base path."""
     from prodcat.config import Config
     from prodcat.pipeline import local_runner
 
+    encoder_kind, model_overrides = VARIANTS[name]
     config = Config.model_validate({
         "pipeline_name": f"xlang-{name.replace('_', '-')}", "data": str(train_file), "taxonomy": taxonomy_path,
         "output_dir": str(work / name), "split": {"eval_fraction": 0.1},
-        "model": {"epochs": epochs}, "text": {"encoder": {"kind": encoder_kind, **({"max_tokens": 128} if encoder_kind != "none" else {})}},
+        "model": {"epochs": epochs, **model_overrides},
+        "text": {"encoder": {"kind": encoder_kind, **({"max_tokens": 128} if encoder_kind != "none" else {})}},
         "evaluation": {"min_hierarchical_f1": 0.0, "min_coverage": 0.0, "max_f1_regression": 1.0},
     })
     prepared = local_runner.prepare(config)
@@ -70,11 +80,25 @@ def train_variant(name: str, encoder_kind: str, train_file: Path, taxonomy_path:
     return config.serving_base
 
 
-def score(serving_base: Path, groups: dict[str, list], taxonomy) -> dict[str, tuple[float, float]]:  # noqa: ANN001
+NON_ENGLISH = "all non-English"
+
+
+def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson interval: with 20-row language groups the uncertainty is part of the figure."""
+    if n == 0:
+        return 0.0, 0.0
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def score(serving_base: Path, groups: dict[str, list], taxonomy) -> tuple[dict[str, dict], list[dict]]:  # noqa: ANN001
+    """Per group: products, correct at the label's depth, correct at level 1; and per-product rows."""
     from prodcat.serving.predict import Predictor
 
     predictor = Predictor(serving_base)
-    out = {}
+    out, rows = {}, []
     for language, products in groups.items():
         predictions = []
         for start in range(0, len(products), 256):
@@ -83,10 +107,14 @@ def score(serving_base: Path, groups: dict[str, list], taxonomy) -> dict[str, tu
         for product, prediction in zip(products, predictions):
             truth = taxonomy.ancestors(product.category)
             path = [level.id for level in prediction.levels]
-            exact += path[: len(truth)] == truth
+            hit = path[: len(truth)] == truth
+            exact += hit
             level1 += bool(path) and path[0] == truth[0]
-        out[language] = (exact / len(products), level1 / len(products))
-    return out
+            if language != NON_ENGLISH:
+                rows.append({"group": language, "shop": product.shop, "title": product.title, "truth": product.category,
+                             "predicted": path[len(truth) - 1] if len(path) >= len(truth) else None, "correct": hit})
+        out[language] = {"products": len(products), "exact": exact, "level1": level1}
+    return out, rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,38 +123,62 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--taxonomy", default=os.environ.get("PRODCAT_TAXONOMY"))
     parser.add_argument("--work", default="outputs/bench_cross_language")
     parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated, from: {', '.join(VARIANTS)}")
     args = parser.parse_args(argv)
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        parser.error(f"unknown variant(s): {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
 
     from prodcat.importers import import_dataset
     from prodcat.records import read_products, write_jsonl
     from prodcat.taxonomy import load_taxonomy
 
     taxonomy = load_taxonomy(args.taxonomy)
-    taxonomy_path = args.taxonomy
     work = Path(args.work).resolve()
     import_dataset("shopify", Path(args.shopify), work / "import", taxonomy)
     products = read_products(work / "import" / "products.jsonl")
     train, groups = split_by_language(products, taxonomy)
+    seen = {p.category for p in train}  # every non-English row of a seen category, small languages too
+    groups[NON_ENGLISH] = [p for p in products if p.language not in ("", "en") and p.category in seen]
     train_file = work / "train" / "products.jsonl"
     write_jsonl(train, train_file)
-    print(f"training on {len(train)} English products ({len({p.category for p in train})} categories); "
-          f"evaluation groups: " + ", ".join(f"{k} {len(v)}" for k, v in groups.items()), file=sys.stderr)
+    train_shops = {p.shop for p in train}
+    print(f"training on {len(train)} English products ({len({p.category for p in train})} categories, "
+          f"{len(train_shops)} shops); evaluation groups: " + ", ".join(f"{k} {len(v)}" for k, v in groups.items()),
+          file=sys.stderr)
 
-    results = {}
-    for name, kind in (("use_multilingual", "use_multilingual"), ("ngrams_only", "none")):
+    results, all_rows = {}, []
+    for name in variants:
         started = time.time()
-        serving = train_variant(name, kind, train_file, taxonomy_path, work, args.epochs)
-        results[name] = score(serving, groups, taxonomy)
+        serving = train_variant(name, train_file, args.taxonomy, work, args.epochs)
+        results[name], rows = score(serving, groups, taxonomy)
+        all_rows += [{"variant": name, **row} for row in rows]
         print(f"{name}: trained and scored in {time.time() - started:.0f} s", file=sys.stderr)
 
-    print("\nCross-language transfer (Shopify multistore; trained on English only; accuracy at the label's depth, "
-          "level-1 accuracy in brackets)\n")
-    print(f"{'language':<16}{'products':>9}  {'with USE-m encoder':>22}  {'n-grams only':>18}")
-    for language in groups:
-        a, b = results["use_multilingual"][language], results["ngrams_only"][language]
-        print(f"{language:<16}{len(groups[language]):>9}  {a[0]:>12.3f} ({a[1]:.3f})  {b[0]:>10.3f} ({b[1]:.3f})")
-    (work / "results.json").write_text(json.dumps({k: {l: list(v) for l, v in r.items()} for k, r in results.items()}, indent=2))
+    print("\nCross-language transfer (Shopify multistore; trained on English rows only; accuracy at the label's "
+          "depth with its 95% interval, level-1 accuracy after it)\n")
+    header = f"{'group':<17}{'products':>9}{'shops':>6}{'in train':>9}" + "".join(f"  {v:>30}" for v in variants)
+    print(header)
+    for language, group in groups.items():
+        shops = {p.shop for p in group}
+        line = f"{language:<17}{len(group):>9}{len(shops):>6}{len(shops & train_shops):>9}"
+        for name in variants:
+            r = results[name][language]
+            low, high = wilson(r["exact"], r["products"])
+            line += f"  {r['exact'] / r['products']:>6.3f} [{low:.2f}-{high:.2f}] L1 {r['level1'] / r['products']:.3f}"
+        print(line)
+    print("\n'shops': shops in the group; 'in train': of those, shops that also have English training rows.")
+    (work / "results.json").write_text(json.dumps(results, indent=2))
+    write_jsonl_rows(work / "predictions.jsonl", all_rows)
+    print(f"per-product predictions for error analysis: {work / 'predictions.jsonl'}")
     return 0
+
+
+def write_jsonl_rows(path: Path, rows: list[dict]) -> None:
+    with path.open("w", encoding="utf-8") as out:
+        for row in rows:
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 if __name__ == "__main__":

@@ -130,6 +130,10 @@ class ModelConfig(_Section):
         True, description="score each category also by the similarity of the product to the embedding of "
         "the category's path name (needs the pretrained text encoder); lets rare and unseen categories be predicted")
     dropout: float = Field(0.2, ge=0.0, lt=1.0)
+    memorizing_path_dropout: float = Field(
+        0.0, ge=0.0, lt=1.0, description="share of training products whose hashed n-gram and shop features are "
+        "hidden, so the model also learns from the multilingual embedding alone (other languages, new shops); "
+        "only with the pretrained text encoder")
     loss_weights: tuple[float, ...] | None = Field(
         None, description="per-level loss weights; None weighs every level 1.0"
     )

@@ -71,6 +71,30 @@ class LabelSimilarity(keras.layers.Layer):
         return {**super().get_config(), "n_classes": self.n_classes, "dim": self.dim}
 
 
+@keras.utils.register_keras_serializable(package="prodcat")
+class PathDropout(keras.layers.Layer):
+    """In training, hides a whole feature vector for a random share of products (zeroes it).
+
+    The memorizing paths (hashed n-grams, shop) fit the training languages and shops so well
+    that the model would ignore the multilingual sentence embedding; hiding them now and then
+    makes every head also learn to classify from the embedding alone, which is what a product
+    in another language or from a new shop has to rely on. At serving time it is the identity.
+    """
+
+    def __init__(self, rate: float, seed: int | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.rate, self.seed = float(rate), seed
+
+    def call(self, inputs: tf.Tensor, training: bool | None = None) -> tf.Tensor:
+        if not training or self.rate <= 0.0:
+            return inputs
+        keep = tf.random.uniform(tf.stack([tf.shape(inputs)[0], 1]), seed=self.seed) >= self.rate
+        return inputs * tf.cast(keep, inputs.dtype)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
+
+
 def image_tower(pixels: tf.Tensor, has_image: tf.Tensor, units: int) -> tf.Tensor:
     """A compact CNN learned end to end on the decoded pixels (when no pretrained weights exist)."""
     x = pixels
@@ -102,13 +126,16 @@ def build_model(
     keras.utils.set_random_seed(model_cfg.seed)
     tokens = keras.Input(shape=(None,), sparse=True, dtype=tf.int64, name=F.TOKENS)
     inputs: dict[str, tf.Tensor] = {F.TOKENS: tokens}
-    x = HashedEmbeddingBag(text_cfg.word_buckets, model_cfg.embedding_dim, name="token_embedding")(tokens)
-    parts = [x]
+    memorizing = [HashedEmbeddingBag(text_cfg.word_buckets, model_cfg.embedding_dim, name="token_embedding")(tokens)]
     if F.MERCHANT in feature_dims:
         merchant = keras.Input(shape=(None,), sparse=True, dtype=tf.int64, name=F.MERCHANT)
         inputs[F.MERCHANT] = merchant
-        parts.append(HashedEmbeddingBag(text_cfg.merchant_buckets, model_cfg.merchant_dim, zero_init=True,
-                                        name="merchant_embedding")(merchant))
+        memorizing.append(HashedEmbeddingBag(text_cfg.merchant_buckets, model_cfg.merchant_dim, zero_init=True,
+                                             name="merchant_embedding")(merchant))
+    x = memorizing[0] if len(memorizing) == 1 else keras.layers.Concatenate(name="memorizing_features")(memorizing)
+    if model_cfg.memorizing_path_dropout and feature_dims.get(F.TEXT_EMBEDDING):
+        x = PathDropout(model_cfg.memorizing_path_dropout, seed=model_cfg.seed, name="memorizing_path_dropout")(x)
+    parts = [x]
     if feature_dims.get(F.TEXT_EMBEDDING):
         embedding = keras.Input(shape=(feature_dims[F.TEXT_EMBEDDING],), dtype=tf.float32, name=F.TEXT_EMBEDDING)
         inputs[F.TEXT_EMBEDDING] = embedding

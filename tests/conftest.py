@@ -78,12 +78,17 @@ class DemoRun:
 
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory: pytest.TempPathFactory, google_taxonomy_path: Path) -> DemoRun:
-    """Runs the whole TFX pipeline once per test session (about a minute on 2 cores)."""
+    """Runs the whole TFX pipeline once per test session (a few minutes on 2 cores).
+
+    With $PRODCAT_TEST_DEMO_RUN_DIR set, the run lives there and is kept between sessions: ML
+    Metadata's cache then reuses every component whose code and inputs did not change.
+    """
     from prodcat.config import Config, DemoConfig, ModelConfig
     from prodcat.pipeline import local_runner
 
+    kept = os.environ.get("PRODCAT_TEST_DEMO_RUN_DIR")
     config = Config(
-        output_dir=str(tmp_path_factory.mktemp("demo_run")), taxonomy=str(google_taxonomy_path),
+        output_dir=kept or str(tmp_path_factory.mktemp("demo_run")), taxonomy=str(google_taxonomy_path),
         demo=DemoConfig(n_products=900, n_categories=15, n_shops=6, seed=3),
         model=ModelConfig(epochs=5),
     )

@@ -3,7 +3,8 @@
 `PredictionClient(target)` turns `Product`s into a `PredictRequest` — raw fields (image bytes
 included) for the `serving_raw` signature, or serialized tf.Examples for `serving_default` — and
 the response back into the same typed `Prediction`s that batch prediction writes
-(`serving.predict.predictions_from_outputs`).
+(`serving.predict.predictions_from_outputs`). `PredictionClient(target, tls=TlsOptions(...))`
+talks to a server started with `--ssl_config_file` (TLS, or mutual TLS with a client certificate).
 
 The numpy <-> TensorProto codec here is shared with the server (`serving/server.py`) and the
 warm-up writer (`serving/warmup.py`), so all three encode tensors the same way.
@@ -51,6 +52,10 @@ class TensorDecodeError(ValueError):
     """A TensorProto that does not describe a valid tensor."""
 
 
+class TensorTooLargeError(TensorDecodeError):
+    """A valid TensorProto that would decode to more than the caller allows (`max_bytes`)."""
+
+
 def ndarray_to_tensor_proto(array: Any) -> tensor_pb2.TensorProto:
     """A numpy array (strings as bytes/str objects) as a TensorProto, like TF Serving writes it."""
     array = np.asarray(array)
@@ -76,12 +81,14 @@ def dtype_name(dtype: int) -> str:
     return types_pb2.DataType.Name(dtype) if dtype in types_pb2.DataType.values() else str(dtype)
 
 
-def tensor_proto_to_ndarray(proto: tensor_pb2.TensorProto, max_elements: int | None = None) -> np.ndarray:
+def tensor_proto_to_ndarray(proto: tensor_pb2.TensorProto, max_elements: int | None = None, max_bytes: int | None = None) -> np.ndarray:
     """A TensorProto as a numpy array (strings as an object array of bytes); never evaluates data.
 
     Follows TensorFlow's rules: a value list shorter than the shape repeats its last value, an
-    empty one means zeros / empty strings, a longer one is an error. `max_elements` bounds what a
-    small proto may expand to.
+    empty one means zeros / empty strings, a longer one is an error. `max_elements` and `max_bytes`
+    (string bytes, or elements times the dtype's size) bound what a small proto may expand to:
+    one 1 MB string repeated over a [1000] shape is 1 GB once TensorFlow copies it
+    (`TensorTooLargeError`).
     """
     if proto.tensor_shape.unknown_rank:
         raise TensorDecodeError("tensor has unknown rank")
@@ -97,6 +104,10 @@ def tensor_proto_to_ndarray(proto: tensor_pb2.TensorProto, max_elements: int | N
         values = list(proto.string_val)
         if len(values) > count:
             raise TensorDecodeError(f"tensor of shape {list(shape)} holds {count} values but {len(values)} were sent")
+        if max_bytes is not None:
+            size = string_tensor_bytes(proto)
+            if size > max_bytes:
+                raise TensorTooLargeError(f"string tensor of shape {list(shape)} decodes to {size} bytes (at most {max_bytes} allowed)")
         if len(values) < count:
             values += [values[-1] if values else b""] * (count - len(values))
         array = np.empty(count, dtype=object)
@@ -108,6 +119,8 @@ def tensor_proto_to_ndarray(proto: tensor_pb2.TensorProto, max_elements: int | N
 
     try:
         dtype = tf.as_dtype(proto.dtype)
+        if max_bytes is not None and count * dtype.size > max_bytes:
+            raise TensorTooLargeError(f"{dtype.name} tensor of shape {list(shape)} decodes to {count * dtype.size} bytes (at most {max_bytes} allowed)")
         if proto.tensor_content and len(proto.tensor_content) != count * dtype.size:
             raise TensorDecodeError(f"tensor_content has {len(proto.tensor_content)} bytes, shape {list(shape)} of {dtype.name} needs {count * dtype.size}")
         return tf.make_ndarray(proto)
@@ -115,6 +128,13 @@ def tensor_proto_to_ndarray(proto: tensor_pb2.TensorProto, max_elements: int | N
         raise
     except (TypeError, ValueError) as err:
         raise TensorDecodeError(f"undecodable tensor: {err}") from None
+
+
+def string_tensor_bytes(proto: tensor_pb2.TensorProto) -> int:
+    """The bytes a DT_STRING TensorProto's values add up to once its last value fills the shape."""
+    count = math.prod(d.size for d in proto.tensor_shape.dim)
+    values = proto.string_val
+    return sum(map(len, values)) + max(0, count - len(values)) * (len(values[-1]) if values else 0)
 
 
 # ----------------------------------------------------------------------------- requests
@@ -226,27 +246,80 @@ def _tensor_info(info: Any) -> TensorInfo:
     return TensorInfo(dtype_name(info.dtype), shape)
 
 
+# ----------------------------------------------------------------------------- TLS
+class TLSConfigError(ValueError):
+    """TLS settings that cannot work: an unreadable or malformed certificate/key, a missing half of a pair."""
+
+
+def read_pem(path: str | os.PathLike, what: str) -> bytes:
+    """The bytes of a PEM file; `what` names it in the error ("the TLS CA certificate")."""
+    try:
+        with open(path, "rb") as file:
+            data = file.read()
+    except OSError as err:
+        raise TLSConfigError(f"cannot read {what} {os.fspath(path)!r}: {err.strerror or err}") from None
+    if b"-----BEGIN " not in data:
+        raise TLSConfigError(f"{what} {os.fspath(path)!r} is not a PEM file (no -----BEGIN line)")
+    return data
+
+
+@dataclasses.dataclass(frozen=True)
+class TlsOptions:
+    """TLS for the client's gRPC channel; the certificate and key are paths to PEM files.
+
+    `ca_cert`: the CA certificate(s) the server's certificate must chain to (None: the system's
+    root CAs). `client_cert` + `client_key`: a client certificate, for servers that require one
+    (mutual TLS, `client_verify: true`). `server_name`: the name the server's certificate must
+    carry when it differs from the target's host (e.g. connecting to an IP address).
+    """
+
+    ca_cert: str | os.PathLike | None = None
+    client_cert: str | os.PathLike | None = None
+    client_key: str | os.PathLike | None = None
+    server_name: str | None = None
+
+    def credentials(self) -> grpc.ChannelCredentials:
+        """Reads the files (raising TLSConfigError with the path if one is unusable)."""
+        if (self.client_cert is None) != (self.client_key is None):
+            raise TLSConfigError("a client certificate needs its private key and vice versa (give both or neither)")
+        return grpc.ssl_channel_credentials(
+            root_certificates=read_pem(self.ca_cert, "the TLS CA certificate") if self.ca_cert is not None else None,
+            private_key=read_pem(self.client_key, "the TLS client key") if self.client_key is not None else None,
+            certificate_chain=read_pem(self.client_cert, "the TLS client certificate") if self.client_cert is not None else None,
+        )
+
+    def channel_options(self) -> list[tuple[str, Any]]:
+        return [("grpc.ssl_target_name_override", self.server_name)] if self.server_name else []
+
+
+def make_channel(target: str, tls: TlsOptions | None = None, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> grpc.Channel:
+    """A gRPC channel to `target` (host:port): plaintext, or TLS with `tls`."""
+    options = [("grpc.max_send_message_length", max_message_bytes), ("grpc.max_receive_message_length", max_message_bytes)]
+    if tls is None:
+        return grpc.insecure_channel(target, options=options)
+    return grpc.secure_channel(target, tls.credentials(), options=options + tls.channel_options())
+
+
 # ----------------------------------------------------------------------------- the client
 class PredictionClient:
     """Calls a TF Serving-compatible gRPC endpoint (`host:port`) for one model.
 
     `signature_name` picks how products travel: `serving_raw` (named raw fields, image bytes
     included) or `serving_default` (serialized tf.Examples). `version`/`version_label` pin a
-    version; by default the server's newest is used. Failed calls raise `PredictionError`.
+    version; by default the server's newest is used. `tls` connects over TLS (plaintext without).
+    Failed calls raise `PredictionError` (a server that speaks TLS to a plaintext client, or refuses
+    its certificate, is UNAVAILABLE).
     """
 
     def __init__(
         self, target: str, model_name: str = "prodcat", *, signature_name: str = RAW_SIGNATURE,
         version: int | None = None, version_label: str | None = None, timeout: float = DEFAULT_TIMEOUT_S,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, list_width: int = DEFAULT_LIST_WIDTH,
-        channel: grpc.Channel | None = None,
+        channel: grpc.Channel | None = None, tls: TlsOptions | None = None,
     ) -> None:
         self.target, self.model_name, self.signature_name = target, model_name, signature_name
         self.version, self.version_label, self.timeout, self.list_width = version, version_label, timeout, list_width
-        self._channel = channel or grpc.insecure_channel(target, options=[
-            ("grpc.max_send_message_length", max_message_bytes),
-            ("grpc.max_receive_message_length", max_message_bytes),
-        ])
+        self._channel = channel or make_channel(target, tls, max_message_bytes)
         self._predictions = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
         self._models = model_service_pb2_grpc.ModelServiceStub(self._channel)
         self._raw_inputs: list[str] | None = None
@@ -349,10 +422,11 @@ def predict_file(
     target: str, input_path: str | os.PathLike, output_path: str | os.PathLike, *, model_name: str = "prodcat",
     signature_name: str = RAW_SIGNATURE, full_depth: bool = False, batch_size: int = 64,
     timeout: float = DEFAULT_TIMEOUT_S, progress: bool = True, rejects: list[RecordError] | None = None,
+    tls: TlsOptions | None = None,
 ) -> int:
     """`prodcat predict` through a server: products in, one JSON line per product out (atomic)."""
     from prodcat.serving.predict import write_predictions
 
-    with PredictionClient(target, model_name, signature_name=signature_name, timeout=timeout) as client:
+    with PredictionClient(target, model_name, signature_name=signature_name, timeout=timeout, tls=tls) as client:
         return write_predictions(input_path, output_path, lambda batch: client.predict(batch, full_depth),
                                  batch_size, progress, rejects)

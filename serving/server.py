@@ -19,9 +19,16 @@ Server-side batching: concurrent Predict calls on the same version and signature
 concatenated along the batch dimension (string inputs of different widths padded with "", which
 prodcat's signatures drop), run once and split back (`BatchQueue`).
 
-Errors are gRPC status codes, never crashes: INVALID_ARGUMENT for malformed input, NOT_FOUND for an
-unknown model, version or signature, RESOURCE_EXHAUSTED for requests over `--max_request_bytes`,
-UNAVAILABLE when the batch queue is full. Request data is only ever decoded as tensors.
+Errors are gRPC status codes, never crashes: INVALID_ARGUMENT for malformed input and for requests
+of more than `--max_batch_rows` rows, NOT_FOUND for an unknown model, version or signature,
+RESOURCE_EXHAUSTED for requests over `--max_request_bytes` (on the wire, or once decoded: a short
+value list repeated over a large shape), UNAVAILABLE when the batch queue is full. Request data is
+only ever decoded as tensors.
+
+Security: the server binds 127.0.0.1 unless `--host` says otherwise. `--ssl_config_file` takes
+tensorflow_model_server's text-format `tensorflow.serving.SSLConfig` (server_key, server_cert,
+custom_ca, client_verify) and serves gRPC over TLS; `client_verify: true` requires client
+certificates signed by custom_ca (mutual TLS). The REST API stays plaintext, as in TF Serving.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ import binascii
 import collections
 import concurrent.futures
 import dataclasses
+import functools
 import gc
 import http.server
 import json
@@ -57,7 +65,16 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from prodcat.serving.client import TensorDecodeError, dtype_name, ndarray_to_tensor_proto, tensor_proto_to_ndarray
+from prodcat.serving.client import (
+    TensorDecodeError,
+    TensorTooLargeError,
+    TLSConfigError,
+    dtype_name,
+    ndarray_to_tensor_proto,
+    read_pem,
+    string_tensor_bytes,
+    tensor_proto_to_ndarray,
+)
 
 log = logging.getLogger("prodcat.serving")
 
@@ -103,8 +120,10 @@ class ServerOptions:
     num_batch_threads: int = 1
     max_enqueued_batches: int = 100
     max_request_bytes: int = 64 * 1024 * 1024
+    max_batch_rows: int = 1024  # rows (dimension 0) one request may carry; 0: no limit
     grpc_max_workers: int = 64
     version_labels: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    ssl_config_file: str = ""  # "": plaintext gRPC
 
     def __post_init__(self) -> None:
         checks = {
@@ -113,6 +132,7 @@ class ServerOptions:
             "max_batch_size": self.max_batch_size >= 1, "batch_timeout_micros": self.batch_timeout_micros >= 0,
             "num_batch_threads": self.num_batch_threads >= 1, "max_enqueued_batches": self.max_enqueued_batches >= 1,
             "max_request_bytes": self.max_request_bytes >= 1024, "grpc_max_workers": self.grpc_max_workers >= 1,
+            "max_batch_rows": self.max_batch_rows >= 0,
             "model_name": bool(re.fullmatch(r"[A-Za-z0-9_.\-]+", self.model_name)),
         }
         bad = [name for name, ok in checks.items() if not ok]
@@ -185,14 +205,16 @@ class BatchQueue:
     inner shapes differ go to different batches), run once, and the outputs split back by rows.
     If a merged batch fails, its requests are retried one by one so one bad request cannot fail
     the others. A request larger than `max_batch_size`, or arriving after `close()`, runs inline.
+    A request is not merged into a batch whose padded inputs would then exceed `max_elements`
+    elements (one [1, 100000] tags tensor must not pad 31 other requests to that width).
     """
 
     def __init__(
         self, run: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]], *, max_batch_size: int,
         timeout_s: float, num_threads: int = 1, max_enqueued_batches: int = 100, stats: Stats | None = None,
-        name: str = "batch",
+        name: str = "batch", max_elements: int = MAX_TENSOR_ELEMENTS,
     ) -> None:
-        self._run, self.max_batch_size, self.timeout_s = run, max_batch_size, timeout_s
+        self._run, self.max_batch_size, self.timeout_s, self.max_elements = run, max_batch_size, timeout_s, max_elements
         self._max_queued_rows = max_enqueued_batches * max_batch_size
         self.stats = stats or Stats()
         self._tasks: collections.deque[_Task] = collections.deque()
@@ -255,12 +277,17 @@ class BatchQueue:
             return []
         key = self._tasks[0].key
         batch, rest, rows = [], collections.deque(), 0
+        inner: dict[str, tuple[int, ...]] = {}
         for task in self._tasks:
             if task.key == key and rows + task.size <= self.max_batch_size:
-                batch.append(task)
-                rows += task.size
-            else:
-                rest.append(task)
+                merged = _merged_inner(inner, task.inputs)
+                padded = max(((rows + task.size) * math.prod(shape) for shape in merged.values()), default=0)
+                if not batch or padded <= self.max_elements:
+                    batch.append(task)
+                    rows += task.size
+                    inner = merged
+                    continue
+            rest.append(task)
         self._tasks = rest
         self._queued_rows -= rows
         return batch
@@ -303,6 +330,13 @@ def _is_string(array: np.ndarray) -> bool:
 def _batch_key(inputs: dict[str, np.ndarray]) -> tuple:
     """Requests with equal keys can share a batch: numeric inputs must agree beyond dimension 0."""
     return tuple(sorted((name, a.ndim, None if _is_string(a) else a.shape[1:]) for name, a in inputs.items()))
+
+
+def _merged_inner(inner: dict[str, tuple[int, ...]], inputs: dict[str, np.ndarray]) -> dict[str, tuple[int, ...]]:
+    """The inner (beyond dimension 0) shapes a batch pads its inputs to once `inputs` joins it."""
+    if not inner:
+        return {name: array.shape[1:] for name, array in inputs.items()}
+    return {name: tuple(max(a, b) for a, b in zip(inner[name], array.shape[1:])) for name, array in inputs.items()}
 
 
 def _concat(arrays: list[np.ndarray]) -> np.ndarray:
@@ -385,18 +419,27 @@ class Servable:
                                f"Signatures of {self.name} version {self.version}: {sorted(self.signatures)}")
         return signature
 
-    def decode_inputs(self, signature: Signature, tensors: Mapping[str, Any]) -> dict[str, np.ndarray]:
-        """TensorProtos -> numpy, checked against the signature's names and dtypes."""
+    def decode_inputs(self, signature: Signature, tensors: Mapping[str, Any], max_bytes: int | None = None) -> dict[str, np.ndarray]:
+        """TensorProtos -> numpy, checked against the signature's names and dtypes.
+
+        `max_bytes` bounds what all inputs together decode to (RESOURCE_EXHAUSTED beyond it).
+        """
         _check_names(signature, tensors.keys())
         arrays = {}
-        for name, proto in tensors.items():
+        budget = max_bytes
+        for name, proto in sorted(tensors.items()):
             spec = signature.inputs[name]
             if proto.dtype != spec.dtype.as_datatype_enum:
                 raise _invalid(f"Expects arg[{name}] to be {spec.dtype.name} but {dtype_name(proto.dtype)} is provided")
             try:
-                arrays[name] = tensor_proto_to_ndarray(proto, MAX_TENSOR_ELEMENTS)
+                arrays[name] = array = tensor_proto_to_ndarray(proto, MAX_TENSOR_ELEMENTS, budget)
+            except TensorTooLargeError as err:
+                raise ServingError(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                   f"input {name!r}: {err}; a request may decode to at most {max_bytes} bytes in all (--max_request_bytes)") from None
             except TensorDecodeError as err:
                 raise _invalid(f"input {name!r}: {err}") from None
+            if budget is not None:
+                budget -= string_tensor_bytes(proto) if array.dtype == object else array.nbytes
         return arrays
 
     def predict(self, signature: Signature, arrays: dict[str, np.ndarray], output_filter: Sequence[str] = (), batch: bool = True) -> dict[str, np.ndarray]:
@@ -417,9 +460,13 @@ class Servable:
             outputs = self.run(signature, arrays)
         return {name: outputs[name] for name in wanted}
 
-    def predict_request(self, request: predict_pb2.PredictRequest, batch: bool = True) -> tuple[Signature, dict[str, np.ndarray]]:
+    def predict_request(
+        self, request: predict_pb2.PredictRequest, batch: bool = True, max_rows: int | None = None, max_bytes: int | None = None,
+    ) -> tuple[Signature, dict[str, np.ndarray]]:
+        """`max_rows`/`max_bytes`: a client request's limits (checked before anything is decoded)."""
         signature = self.signature(request.model_spec.signature_name)
-        arrays = self.decode_inputs(signature, request.inputs)
+        _check_rows({name: [d.size for d in proto.tensor_shape.dim] for name, proto in request.inputs.items()}, max_rows)
+        arrays = self.decode_inputs(signature, request.inputs, max_bytes)
         return signature, self.predict(signature, arrays, list(request.output_filter), batch)
 
     def run(self, signature: Signature, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -470,6 +517,16 @@ def _check_names(signature: Signature, names: Any) -> None:
         raise _invalid(
             f"input size does not match signature: {len(sent)}!={len(expected)} len({fmt(sent)}) != len({fmt(expected)}). "
             f"Sent extra: {fmt(sent - expected)}. Missing but required: {fmt(expected - sent)}.")
+
+
+def _check_rows(shapes: Mapping[str, Sequence[int]], max_rows: int | None) -> None:
+    """INVALID_ARGUMENT for an input with more than `max_rows` rows (dimension 0); None/0: no limit."""
+    if not max_rows:
+        return
+    for name, shape in sorted(shapes.items()):
+        if len(shape) and shape[0] > max_rows:
+            raise _invalid(f"input {name!r} has {shape[0]} rows; this server takes at most {max_rows} rows per request "
+                           "(--max_batch_rows): split the request")
 
 
 def _check_shapes(signature: Signature, arrays: dict[str, np.ndarray]) -> int | None:
@@ -618,6 +675,139 @@ class VersionManager:
             return dict(self._states)
 
 
+# ============================================================================= TLS
+@functools.lru_cache(maxsize=None)
+def ssl_config_class() -> type:
+    """The `tensorflow.serving.SSLConfig` message of tensorflow_model_server's `--ssl_config_file`.
+
+    tensorflow-serving-api ships `tensorflow_serving.config.ssl_config_pb2` in some releases (not
+    2.16); without it, the same message (full name, field names and numbers) is built here, in a
+    private descriptor pool so it cannot clash with the real one.
+    """
+    try:
+        from tensorflow_serving.config import ssl_config_pb2  # type: ignore[attr-defined]
+
+        return ssl_config_pb2.SSLConfig
+    except ImportError:
+        pass
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+    field = descriptor_pb2.FieldDescriptorProto
+    file_proto = descriptor_pb2.FileDescriptorProto(
+        name="tensorflow_serving/config/ssl_config.proto", package="tensorflow.serving", syntax="proto3")
+    message = file_proto.message_type.add(name="SSLConfig")
+    for number, (name, kind) in enumerate((("server_key", field.TYPE_STRING), ("server_cert", field.TYPE_STRING),
+                                           ("custom_ca", field.TYPE_STRING), ("client_verify", field.TYPE_BOOL)), 1):
+        message.field.add(name=name, number=number, type=kind, label=field.LABEL_OPTIONAL, json_name=name)
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(file_proto)
+    descriptor = pool.FindMessageTypeByName("tensorflow.serving.SSLConfig")
+    if hasattr(message_factory, "GetMessageClass"):  # protobuf >= 4.21
+        return message_factory.GetMessageClass(descriptor)
+    return message_factory.MessageFactory(pool).GetPrototype(descriptor)
+
+
+@dataclasses.dataclass(frozen=True)
+class SSLSettings:
+    """A checked SSLConfig: PEM bytes of the server's key and certificate (chain), the client CA."""
+
+    server_key: bytes
+    server_cert: bytes
+    custom_ca: bytes | None
+    client_verify: bool
+
+    def credentials(self) -> grpc.ServerCredentials:
+        # As tensorflow_model_server: client_verify requests and requires a client certificate that
+        # chains to custom_ca; without it no client certificate is asked for.
+        return grpc.ssl_server_credentials([(self.server_key, self.server_cert)], root_certificates=self.custom_ca,
+                                           require_client_auth=self.client_verify)
+
+    def describe(self) -> str:
+        return " (TLS, client certificates required)" if self.client_verify else " (TLS)"
+
+
+def load_ssl_config(path: str | os.PathLike) -> SSLSettings:
+    """Reads `--ssl_config_file`: a text-format `tensorflow.serving.SSLConfig`, as tensorflow_model_server.
+
+    As in TF Serving, server_key, server_cert and custom_ca hold the PEM text itself. A value with
+    no "-----BEGIN" line is read as the path of a PEM file instead (relative to the config file),
+    e.g. a mounted Kubernetes TLS secret; TF Serving itself does not understand such paths. Raises
+    TLSConfigError (a ValueError) naming the file and field at fault.
+    """
+    from google.protobuf import text_format
+
+    path = Path(path)
+    where = f"--ssl_config_file {str(path)!r}"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise TLSConfigError(f"cannot read {where}: {err.strerror or err}") from None
+    except UnicodeDecodeError:
+        raise TLSConfigError(f"{where} is not a text file (expected a text-format tensorflow.serving.SSLConfig)") from None
+    config = ssl_config_class()()
+    try:
+        text_format.Parse(text, config)
+    except text_format.ParseError as err:
+        raise TLSConfigError(f"{where} is not a text-format tensorflow.serving.SSLConfig: {err}") from None
+    pem: dict[str, bytes | None] = {}
+    for name in ("server_key", "server_cert", "custom_ca"):
+        value = getattr(config, name).strip()
+        if not value:
+            pem[name] = None
+        elif "-----BEGIN " in value:
+            pem[name] = value.encode("utf-8") + b"\n"
+        else:
+            pem[name] = read_pem(path.parent / value, f"the {name} file (from {where})")
+    missing = [name for name in ("server_key", "server_cert") if pem[name] is None]
+    if missing:
+        raise TLSConfigError(f"{where} has no {' and no '.join(missing)}: TLS needs the server's private key and certificate")
+    if config.client_verify and pem["custom_ca"] is None:
+        raise TLSConfigError(f"{where} sets client_verify: true without custom_ca, the CA that must have signed client certificates")
+    key = pem["server_key"]
+    if b"ENCRYPTED" in key:
+        raise TLSConfigError(f"server_key in {where} is encrypted; gRPC needs an unencrypted PEM private key")
+    if b"PRIVATE KEY-----" not in key:
+        raise TLSConfigError(f"server_key in {where} is not a PEM private key (no -----BEGIN ... PRIVATE KEY----- line)")
+    for name in ("server_cert", "custom_ca"):
+        if pem[name] is not None:
+            _check_certificates(pem[name], f"{name} in {where}")
+    return SSLSettings(key, pem["server_cert"], pem["custom_ca"], bool(config.client_verify))
+
+
+def _check_certificates(pem: bytes, what: str) -> None:
+    import ssl
+
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cadata=pem.decode("ascii"))
+    except (ssl.SSLError, UnicodeDecodeError, ValueError) as err:
+        raise TLSConfigError(f"{what} is not a valid PEM certificate: {err}") from None
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _checked_ssl_settings(ssl_config_file: str, host: str) -> SSLSettings:
+    """`load_ssl_config`, then a trial bind (any free port) so a key that does not fit its certificate
+    fails at startup with a message, not as every client's handshake failing."""
+    settings = load_ssl_config(ssl_config_file)
+    credentials = settings.credentials()
+    for secure in (True, False):
+        probe = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=1))
+        try:
+            port = probe.add_secure_port(_address(host, 0), credentials) if secure else probe.add_insecure_port(_address(host, 0))
+        except RuntimeError:
+            port = 0
+        finally:
+            probe.stop(None)
+        if port and secure:
+            return settings
+        if port:
+            raise TLSConfigError(f"gRPC cannot use the key and certificate of --ssl_config_file {ssl_config_file!r}: "
+                                 "is server_key the private key of (the first certificate in) server_cert?")
+    raise OSError(f"cannot bind the gRPC address {_address(host, 0)}")
+
+
 # ============================================================================= the server
 class ModelServer:
     """The model, the watcher, the batchers and both front ends (gRPC and REST)."""
@@ -632,13 +822,17 @@ class ModelServer:
         )
         self.port: int | None = None
         self.rest_port: int | None = None
+        self.tls: SSLSettings | None = None
         self._grpc: grpc.Server | None = None
         self._http: http.server.ThreadingHTTPServer | None = None
         self._http_thread: threading.Thread | None = None
 
     # -- lifecycle
     def start(self) -> ModelServer:
+        """Binds and starts serving; raises TLSConfigError (a ValueError) or OSError before loading anything."""
         o = self.options
+        address = _address(o.host, o.port)
+        self.tls = _checked_ssl_settings(o.ssl_config_file, o.host) if o.ssl_config_file else None
         self.versions.poll()  # serve the newest version from the first request on
         self.versions.start()
         self._grpc = grpc.server(
@@ -651,9 +845,11 @@ class ModelServer:
         )
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionServicer(self), self._grpc)
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(self), self._grpc)
-        address = f"[{o.host}]:{o.port}" if ":" in o.host else f"{o.host}:{o.port}"
         try:
-            self.port = self._grpc.add_insecure_port(address)
+            if self.tls is not None:
+                self.port = self._grpc.add_secure_port(address, self.tls.credentials())
+            else:
+                self.port = self._grpc.add_insecure_port(address)
         except RuntimeError as err:
             self.versions.stop()
             raise OSError(f"cannot bind the gRPC port {address}: {err}") from None
@@ -661,13 +857,16 @@ class ModelServer:
             self.versions.stop()
             raise OSError(f"cannot bind the gRPC port {address}")
         self._grpc.start()
-        log.info("Running gRPC ModelServer at %s:%d ...", o.host, self.port)
+        log.info("Running gRPC ModelServer at %s:%d%s ...", o.host, self.port, self.tls.describe() if self.tls else "")
         if o.rest_api_port:
             self._http = _RestServer((o.host, o.rest_api_port), _RestHandler, self)
             self.rest_port = self._http.server_address[1]
             self._http_thread = threading.Thread(target=self._http.serve_forever, name="rest", daemon=True)
             self._http_thread.start()
             log.info("Exporting HTTP/REST API at %s:%d ...", o.host, self.rest_port)
+            if self.tls is not None:
+                log.warning("the REST API at %s:%d is plaintext: --ssl_config_file secures gRPC only (as in TF Serving)",
+                            o.host, self.rest_port)
         return self
 
     def stop(self, grace: float = 5.0) -> None:
@@ -724,7 +923,7 @@ class ModelServer:
         if not request.HasField("model_spec"):
             raise _invalid("Missing ModelSpec")
         servable = self._resolve_spec(request.model_spec)
-        signature, outputs = servable.predict_request(request)
+        signature, outputs = servable.predict_request(request, max_rows=self.options.max_batch_rows, max_bytes=self.options.max_request_bytes)
         response = predict_pb2.PredictResponse()
         response.model_spec.name = servable.name
         response.model_spec.version.value = servable.version
@@ -1010,6 +1209,7 @@ def _rest_predict(server: ModelServer, name: str, version: int | None, label: st
     if has_instances == has_inputs:
         raise _invalid("JSON Value: must have exactly one of 'instances' (row format) or 'inputs' (columnar format)")
     arrays = _instances_to_arrays(signature, payload["instances"]) if has_instances else _inputs_to_arrays(signature, payload["inputs"])
+    _check_rows({name: array.shape for name, array in arrays.items()}, server.options.max_batch_rows)
     outputs = servable.predict(signature, arrays, ())
     if has_instances:
         rows = {n: v.shape[0] if v.ndim else None for n, v in outputs.items()}
@@ -1148,19 +1348,22 @@ def serve(
     grpc_max_workers: int = 64,
     version_labels: Mapping[str, int] | None = None,
     wait: bool = True,
+    max_batch_rows: int = 1024,
+    ssl_config_file: str | os.PathLike = "",
 ) -> ModelServer:
     """Starts the server on `model_base_path` (numbered SavedModel versions).
 
     With `wait` (the CLI), blocks until SIGINT/SIGTERM and shuts down cleanly; without, returns the
     running `ModelServer` (its `port`/`rest_port` are the bound ports; call `stop()`).
-    Raises ValueError for bad options and OSError if a port cannot be bound.
+    Raises ValueError for bad options (TLSConfigError for an unusable `ssl_config_file`) and OSError
+    if a port cannot be bound.
     """
     options = ServerOptions(
         model_base_path=str(model_base_path), model_name=model_name, port=port, rest_api_port=rest_api_port, host=host,
         file_system_poll_wait_seconds=file_system_poll_wait_seconds, enable_batching=enable_batching,
         max_batch_size=max_batch_size, batch_timeout_micros=batch_timeout_micros, num_batch_threads=num_batch_threads,
         max_enqueued_batches=max_enqueued_batches, max_request_bytes=max_request_bytes, grpc_max_workers=grpc_max_workers,
-        version_labels=dict(version_labels or {}),
+        version_labels=dict(version_labels or {}), max_batch_rows=max_batch_rows, ssl_config_file=os.fspath(ssl_config_file),
     )
     server = ModelServer(options).start()
     if wait:
@@ -1205,7 +1408,15 @@ def build_arg_parser() -> argparse.ArgumentParser:
     p.add_argument("--max_enqueued_batches", type=int, default=d.max_enqueued_batches,
                    help="queue bound, in batches; beyond it requests get UNAVAILABLE (default: %(default)s)")
     p.add_argument("--max_request_bytes", type=int, default=d.max_request_bytes,
-                   help="largest request accepted (gRPC receive limit, REST body limit; default: %(default)s)")
+                   help="largest request accepted (gRPC receive limit, REST body limit, and what a request may decode to; "
+                        "beyond it RESOURCE_EXHAUSTED / HTTP 413; default: %(default)s)")
+    p.add_argument("--max_batch_rows", type=int, default=d.max_batch_rows,
+                   help="most rows (dimension 0) one request may carry; beyond it INVALID_ARGUMENT / HTTP 400 "
+                        "(default: %(default)s; 0: no limit)")
+    p.add_argument("--ssl_config_file", default=d.ssl_config_file, metavar="FILE",
+                   help="serve gRPC over TLS: a text-format tensorflow.serving.SSLConfig (server_key, server_cert, custom_ca, "
+                        "client_verify), as tensorflow_model_server; client_verify: true requires client certificates "
+                        "signed by custom_ca (default: plaintext)")
     p.add_argument("--grpc_max_workers", type=int, default=d.grpc_max_workers,
                    help="concurrent gRPC calls handled (default: %(default)s)")
     p.add_argument("--version_label", dest="version_labels", type=_label, action="append", default=[],
@@ -1225,6 +1436,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             batch_timeout_micros=args.batch_timeout_micros, num_batch_threads=args.num_batch_threads,
             max_enqueued_batches=args.max_enqueued_batches, max_request_bytes=args.max_request_bytes,
             grpc_max_workers=args.grpc_max_workers, version_labels=dict(args.version_labels),
+            max_batch_rows=args.max_batch_rows, ssl_config_file=args.ssl_config_file,
         )
     except (ValueError, OSError) as err:
         log.error("%s", err)

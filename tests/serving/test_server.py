@@ -39,12 +39,26 @@ from prodcat.serving.client import (
     PredictionClient,
     PredictionError,
     TensorDecodeError,
+    TensorTooLargeError,
+    TLSConfigError,
+    TlsOptions,
     build_predict_request,
     ndarray_to_tensor_proto,
     tensor_proto_to_ndarray,
 )
 from prodcat.serving.predict import Prediction, Predictor, resolve_model_dir
-from prodcat.serving.server import BatchQueue, ModelServer, ServerOptions, ServingError, Stats, VersionManager, build_arg_parser
+from prodcat.serving.server import (
+    BatchQueue,
+    ModelServer,
+    ServerOptions,
+    ServingError,
+    Stats,
+    VersionManager,
+    build_arg_parser,
+    load_ssl_config,
+    serve,
+    ssl_config_class,
+)
 from prodcat.serving.warmup import read_warmup_requests, write_warmup_requests
 
 REPO = Path(__file__).resolve().parents[2]
@@ -59,8 +73,14 @@ def test_flags_mirror_tensorflow_model_server() -> None:
     defaults = build_arg_parser().parse_args(["--model_base_path", "/m"])
     assert (defaults.model_name, defaults.port, defaults.rest_api_port, defaults.host) == ("prodcat", 8500, 0, "127.0.0.1")
     assert defaults.file_system_poll_wait_seconds == 2 and defaults.enable_batching is True
+    assert (defaults.max_batch_rows, defaults.max_request_bytes, defaults.ssl_config_file) == (1024, 64 * 1024 * 1024, "")
+    limits = build_arg_parser().parse_args(["--model_base_path=/m", "--max_batch_rows=0", "--max_request_bytes=2048",
+                                            "--ssl_config_file", "/etc/ssl.cfg"])
+    assert (limits.max_batch_rows, limits.max_request_bytes, limits.ssl_config_file) == (0, 2048, "/etc/ssl.cfg")
     with pytest.raises(ValueError, match="max_batch_size"):
         ServerOptions(model_base_path="/m", max_batch_size=0)
+    with pytest.raises(ValueError, match="max_batch_rows"):
+        ServerOptions(model_base_path="/m", max_batch_rows=-1)
 
 
 def test_tensor_codec_round_trips_and_rejects_bad_protos() -> None:
@@ -83,6 +103,18 @@ def test_tensor_codec_round_trips_and_rejects_bad_protos() -> None:
     for proto in (too_many, huge, unknown, bad_content):
         with pytest.raises(TensorDecodeError):
             tensor_proto_to_ndarray(proto, max_elements=1000)
+
+    # A short value list fills its shape with the last value: bounded by what it decodes to.
+    bomb = tensor_pb2.TensorProto(dtype=types_pb2.DT_STRING, string_val=[b"a", b"x" * 1000])
+    bomb.tensor_shape.dim.add(size=100)
+    with pytest.raises(TensorTooLargeError, match="decodes to 99001 bytes"):  # 1 + 99 * 1000
+        tensor_proto_to_ndarray(bomb, max_bytes=99_000)
+    assert tensor_proto_to_ndarray(bomb, max_bytes=99_001).shape == (100,)
+    zeros = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT)
+    zeros.tensor_shape.dim.add(size=1000)
+    with pytest.raises(TensorTooLargeError, match="4000 bytes"):
+        tensor_proto_to_ndarray(zeros, max_bytes=3999)
+    assert not tensor_proto_to_ndarray(zeros, max_bytes=4000).any()
 
 
 def test_raw_requests_pad_list_fields_to_a_fixed_width() -> None:
@@ -149,6 +181,42 @@ def test_batcher_isolates_a_failing_request() -> None:
     assert all(result == [value] for value, result in outcome.items())
 
 
+def test_batcher_does_not_pad_a_batch_beyond_max_elements() -> None:
+    """One request with a very wide list input must not widen everybody else's padding."""
+    running, gate, shapes = threading.Event(), threading.Event(), []
+
+    def run(inputs: dict) -> dict:
+        running.set()
+        gate.wait(10)
+        shapes.append(inputs["tags"].shape)
+        return {"n": (inputs["tags"] != b"").sum(axis=1)}
+
+    queue = BatchQueue(run, max_batch_size=16, timeout_s=0.05, max_elements=1500, name="test")
+    results: dict[str, list] = {}
+
+    def submit(name: str, width: int) -> None:
+        results[name] = queue.submit({"tags": np.full((1, width), b"t", dtype=object)}, 1)["n"].tolist()
+
+    def start(name: str, width: int) -> threading.Thread:
+        thread = threading.Thread(target=submit, args=(name, width))
+        thread.start()
+        return thread
+
+    threads = [start("blocker", 2)]
+    assert running.wait(10)  # the only worker is busy: what follows queues up
+    for queued, (name, width) in enumerate([("wide", 1000), *((f"narrow{i}", 2) for i in range(4))], 1):
+        threads.append(start(name, width))
+        deadline = time.monotonic() + 10
+        while queue._queued_rows < queued and time.monotonic() < deadline:  # noqa: SLF001 (in this order)
+            time.sleep(0.001)
+    gate.set()
+    for thread in threads:
+        thread.join()
+    queue.close()
+    assert results == {"blocker": [2], "wide": [1000], **{f"narrow{i}": [2] for i in range(4)}}
+    assert sorted(shapes) == [(1, 2), (1, 1000), (4, 2)]  # wide + narrow would have been (2, 1000) > 1500
+
+
 class _FakeServable:
     def __init__(self, version: int) -> None:
         self.version, self.closed = version, False
@@ -203,6 +271,228 @@ def test_version_manager_serves_newest_loadable_and_keeps_the_last_good(tmp_path
     manager.stop()
 
 
+# ============================================================================= TLS and binding (fast: a fake model)
+def _tls_files(directory: Path) -> dict[str, Path]:
+    """A throwaway CA with a server certificate for "prodcat.test" and a client certificate, and a
+    second CA with its own client certificate; PEM files in `directory`."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    files: dict[str, Path] = {}
+
+    def write(name: str, data: bytes) -> None:
+        files[name] = directory / name
+        files[name].write_bytes(data)
+
+    def issue(common_name: str, issuer: tuple | None, *, ca: bool = False, dns: str | None = None) -> tuple:
+        key = ec.generate_private_key(ec.SECP256R1())
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+        issuer_name, issuer_key = (issuer[0].subject, issuer[1]) if issuer else (subject, key)
+        builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer_name).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
+                   .not_valid_after(now + datetime.timedelta(days=1))
+                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        if dns:
+            builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(dns)]), critical=False)
+        return builder.sign(issuer_key, hashes.SHA256()), key
+
+    def save(prefix: str, cert: object, key: object) -> None:
+        write(f"{prefix}.pem", cert.public_bytes(serialization.Encoding.PEM))
+        write(f"{prefix}.key", key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                 serialization.NoEncryption()))
+
+    for prefix in ("", "other_"):
+        ca = issue(f"prodcat test {prefix}CA", None, ca=True)
+        save(f"{prefix}ca", *ca)
+        save(f"{prefix}client", *issue("a client", ca))
+        if not prefix:
+            save("server", *issue("prodcat server", ca, dns="prodcat.test"))
+    return files
+
+
+def _ssl_config(path: Path, files: dict[str, Path], client_verify: bool) -> Path:
+    """A tensorflow_model_server --ssl_config_file: the PEM text inline, as TF Serving reads it."""
+    from google.protobuf import text_format
+
+    config = ssl_config_class()(server_key=files["server.key"].read_text(), server_cert=files["server.pem"].read_text(),
+                                custom_ca=files["ca.pem"].read_text() if client_verify else "", client_verify=client_verify)
+    path.write_text(text_format.MessageToString(config))
+    return path
+
+
+def _fake_model_server(base: Path, **options: object) -> ModelServer:
+    if not base.exists():
+        _push(base, 1)
+    return ModelServer(ServerOptions(model_base_path=str(base), port=0, file_system_poll_wait_seconds=60, **options), loader=_fake_loader)
+
+
+def _status(port: int, tls: TlsOptions | None) -> str:
+    """"OK" when GetModelStatus answers over this channel, else the gRPC status code's name."""
+    try:
+        with PredictionClient(f"127.0.0.1:{port}", tls=tls, timeout=20) as client:
+            assert [s.state for s in client.model_status()] == ["AVAILABLE"]
+        return "OK"
+    except PredictionError as err:
+        return err.code.name
+
+
+def test_ssl_config_file_is_tf_servings_sslconfig_and_bad_ones_fail_clearly(tmp_path: Path) -> None:
+    files = _tls_files(tmp_path)
+    fields = {f.name: (f.number, f.type) for f in ssl_config_class().DESCRIPTOR.fields}
+    assert ssl_config_class().DESCRIPTOR.full_name == "tensorflow.serving.SSLConfig"
+    assert fields == {"server_key": (1, 9), "server_cert": (2, 9), "custom_ca": (3, 9), "client_verify": (4, 8)}  # 9 string, 8 bool
+
+    settings = load_ssl_config(_ssl_config(tmp_path / "inline.cfg", files, client_verify=True))
+    assert settings.server_key.strip() == files["server.key"].read_bytes().strip() and settings.client_verify
+    assert settings.custom_ca.strip() == files["ca.pem"].read_bytes().strip()
+    (tmp_path / "paths.cfg").write_text('# PEM files, relative to this file\nserver_key: "server.key"\n'
+                                        f'server_cert: "{files["server.pem"]}"\n')
+    settings = load_ssl_config(tmp_path / "paths.cfg")
+    assert settings.server_cert == files["server.pem"].read_bytes() and settings.custom_ca is None and not settings.client_verify
+
+    def config(text: str) -> Path:
+        path = tmp_path / f"bad{len(list(tmp_path.glob('bad*.cfg')))}.cfg"
+        path.write_text(text)
+        return path
+
+    key, cert = f'server_key: "{files["server.key"]}"\n', f'server_cert: "{files["server.pem"]}"\n'
+    for path, message in [
+        (tmp_path / "missing.cfg", r"cannot read --ssl_config_file '.*missing.cfg': No such file"),
+        (tmp_path, "cannot read --ssl_config_file .*: Is a directory"),
+        (config("server_kee: 'x'"), r"not a text-format tensorflow.serving.SSLConfig: 1:1 : .*no field named \"server_kee\""),
+        (config(key), "has no server_cert: TLS needs the server's private key and certificate"),
+        (config(key + cert + "client_verify: true"), "client_verify: true without custom_ca"),
+        (config(key + 'server_cert: "nope.pem"'), r"cannot read the server_cert file \(from --ssl_config_file .*\) '.*nope.pem': No such file"),
+        (config(key + f'server_cert: "{files["server.key"]}"'), "server_cert in --ssl_config_file .* is not a valid PEM certificate"),
+        (config(cert + f'server_key: "{files["server.pem"]}"'), "server_key in .* is not a PEM private key"),
+        (config(key + cert + 'custom_ca: "-----BEGIN CERTIFICATE-----\\nnot base64\\n-----END CERTIFICATE-----"'),
+         "custom_ca in .* is not a valid PEM certificate"),
+    ]:
+        with pytest.raises(TLSConfigError, match=message):
+            load_ssl_config(path)
+
+    loaded: list[int] = []
+    mismatched = config(f'server_key: "{files["client.key"]}"\n' + cert)  # a valid key, but not server.pem's
+    server = ModelServer(ServerOptions(model_base_path=str(tmp_path / "m"), port=0, ssl_config_file=str(mismatched)),
+                         loader=lambda version, path: loaded.append(version))
+    with pytest.raises(TLSConfigError, match="is server_key the private key of"):
+        server.start()
+    assert loaded == [] and server.port is None  # failed before loading or binding anything
+
+
+def test_serve_exits_with_a_clear_message_for_an_unusable_tls_file(tmp_path: Path, caplog: pytest.LogCaptureFixture, capfd) -> None:
+    from prodcat import cli
+
+    files = _tls_files(tmp_path)
+    missing_cert = tmp_path / "server.cfg"
+    missing_cert.write_text(f'server_key: "{files["server.key"]}"\nserver_cert: "{tmp_path / "gone.pem"}"\n')
+    for ssl_config_file, message in [(tmp_path / "nope.cfg", f"cannot read --ssl_config_file '{tmp_path / 'nope.cfg'}': No such file"),
+                                     (missing_cert, f"cannot read the server_cert file (from --ssl_config_file '{missing_cert}') "
+                                                    f"'{tmp_path / 'gone.pem'}': No such file")]:
+        caplog.clear()
+        with caplog.at_level(logging.INFO, "prodcat.serving"):
+            assert cli.main(["serve", f"--model_base_path={tmp_path / 'models'}", "--port=0", f"--ssl_config_file={ssl_config_file}"]) == 2
+        (record,) = [r for r in caplog.records if r.levelno >= logging.WARNING]  # nothing else: no model was looked for
+        assert record.getMessage().startswith(message) and record.exc_info is None
+        assert "Traceback" not in capfd.readouterr().err
+
+
+def test_grpc_over_tls_and_mutual_tls_refuses_the_wrong_clients(tmp_path: Path) -> None:
+    files = _tls_files(tmp_path)
+    ca = str(files["ca.pem"])
+    tls = TlsOptions(ca_cert=ca, server_name="prodcat.test")
+    mtls = TlsOptions(ca_cert=ca, client_cert=files["client.pem"], client_key=files["client.key"], server_name="prodcat.test")
+    base = tmp_path / "prodcat"
+    with _fake_model_server(base, ssl_config_file=str(_ssl_config(tmp_path / "tls.cfg", files, client_verify=False))) as server:
+        assert server.tls is not None and not server.tls.client_verify
+        assert _status(server.port, tls) == "OK"
+        assert _status(server.port, mtls) == "OK"  # a client certificate nobody asked for is fine
+        assert _status(server.port, TlsOptions(ca_cert=ca)) == "UNAVAILABLE"  # the certificate names prodcat.test, not 127.0.0.1
+        assert _status(server.port, TlsOptions(ca_cert=files["other_ca.pem"], server_name="prodcat.test")) == "UNAVAILABLE"
+        assert _status(server.port, None) == "UNAVAILABLE"  # plaintext client, TLS server
+        assert _status(server.port, tls) == "OK"
+    with _fake_model_server(base, ssl_config_file=str(_ssl_config(tmp_path / "mtls.cfg", files, client_verify=True))) as server:
+        assert server.tls.client_verify
+        assert _status(server.port, mtls) == "OK"
+        assert _status(server.port, tls) == "UNAVAILABLE"  # no client certificate
+        other_client = TlsOptions(ca_cert=ca, client_cert=files["other_client.pem"], client_key=files["other_client.key"],
+                                  server_name="prodcat.test")
+        assert _status(server.port, other_client) == "UNAVAILABLE"  # signed by a CA the server does not trust
+        assert _status(server.port, None) == "UNAVAILABLE"
+        assert _status(server.port, mtls) == "OK"  # refusals leave the server serving
+    with _fake_model_server(base) as server:
+        assert server.tls is None and _status(server.port, None) == "OK"
+        assert _status(server.port, tls) == "UNAVAILABLE"  # TLS client, plaintext server
+
+    with pytest.raises(TLSConfigError, match="needs its private key"):
+        TlsOptions(ca_cert=ca, client_cert=files["client.pem"]).credentials()
+    with pytest.raises(TLSConfigError, match=r"cannot read the TLS CA certificate '.*nope.pem': No such file"):
+        PredictionClient("127.0.0.1:1", tls=TlsOptions(ca_cert=tmp_path / "nope.pem"))
+    (tmp_path / "junk.key").write_bytes(b"junk")
+    with pytest.raises(TLSConfigError, match="the TLS client key .*junk.key' is not a PEM file"):
+        TlsOptions(client_cert=files["client.pem"], client_key=tmp_path / "junk.key").credentials()
+
+
+def test_client_cli_tls_flags(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from prodcat import cli
+    from prodcat.records import write_jsonl
+
+    args = cli.build_parser().parse_args(["client", "--input", "in.jsonl", "--output", "out.jsonl", "--tls-ca-cert", "ca.pem",
+                                          "--tls-client-cert", "c.pem", "--tls-client-key", "c.key", "--tls-server-name", "x.test"])
+    assert (args.tls, args.tls_ca_cert, args.tls_client_cert, args.tls_client_key, args.tls_server_name) == (
+        False, "ca.pem", "c.pem", "c.key", "x.test")
+    products = tmp_path / "in.jsonl"
+    write_jsonl([Product("p1", "A kite")], products)
+    common = ["client", "--input", str(products), "--output", str(tmp_path / "out.jsonl"), "--quiet"]
+
+    assert cli.main([*common, "--tls-ca-cert", str(tmp_path / "nope.pem")]) == 2
+    assert "prodcat: error: cannot read the TLS CA certificate" in capsys.readouterr().err
+
+    files = _tls_files(tmp_path)
+    with _fake_model_server(tmp_path / "prodcat", ssl_config_file=str(_ssl_config(tmp_path / "tls.cfg", files, False))) as server:
+        assert cli.main([*common, "--target", f"127.0.0.1:{server.port}"]) == 1  # plaintext client
+        err = capsys.readouterr().err
+        assert "prodcat: error: " in err and "UNAVAILABLE" in err and "Traceback" not in err
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def _listening_addresses(port: int) -> set[str]:
+    """Where a TCP port listens, from /proc/net/tcp and tcp6 ("127.0.0.1", "::", "0.0.0.0", ...)."""
+    import ipaddress
+
+    found = set()
+    for name in ("tcp", "tcp6"):
+        table = Path("/proc/net") / name
+        if not table.exists():
+            continue
+        for line in table.read_text().splitlines()[1:]:
+            fields = line.split()
+            address, port_hex = fields[1].split(":")
+            if fields[3] == "0A" and int(port_hex, 16) == port:  # 0A: LISTEN
+                raw = bytes.fromhex(address)
+                ip = ipaddress.ip_address(b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4)))  # host-order words
+                found.add(str(getattr(ip, "ipv4_mapped", None) or ip))  # gRPC listens on ::ffff:127.0.0.1 for 127.0.0.1
+    return found
+
+
+def test_the_server_binds_loopback_unless_told_otherwise(tmp_path: Path) -> None:
+    import inspect
+
+    assert ServerOptions(model_base_path="/m").host == "127.0.0.1"
+    assert inspect.signature(serve).parameters["host"].default == "127.0.0.1"
+    assert build_arg_parser().parse_args(["--model_base_path=/m"]).host == "127.0.0.1"
+    if not Path("/proc/net/tcp").exists():
+        pytest.skip("needs Linux's /proc/net/tcp to see where sockets listen")
+    with _fake_model_server(tmp_path / "prodcat", rest_api_port=portpicker.pick_unused_port()) as server:
+        assert _listening_addresses(server.port) == {"127.0.0.1"}
+        assert _listening_addresses(server.rest_port) == {"127.0.0.1"}
+
+
 # ============================================================================= with the pushed model
 def _hardlink_copy(src: Path, dst: Path) -> Path:
     shutil.copytree(src, dst, copy_function=os.link)
@@ -233,7 +523,7 @@ def base_copy(demo_run, tmp_path_factory: pytest.TempPathFactory, products) -> P
 def server(base_copy: Path) -> Iterator[ModelServer]:
     options = ServerOptions(
         model_base_path=str(base_copy), port=portpicker.pick_unused_port(), rest_api_port=portpicker.pick_unused_port(),
-        max_request_bytes=4 * 1024 * 1024, max_batch_size=32, batch_timeout_micros=2000,
+        max_request_bytes=4 * 1024 * 1024, max_batch_size=32, batch_timeout_micros=2000, max_batch_rows=64,
     )
     with ModelServer(options) as running:
         yield running
@@ -376,6 +666,19 @@ def test_rest_predict_rows_and_columns_equal_the_predictor(server: ModelServer, 
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(bad_json, timeout=10)
     assert err.value.code == 400 and "error" in json.loads(err.value.read())
+    assert _rest_post(server, "/v1/models/prodcat:predict", {"signature_name": "nope", "instances": [_instance(products[0])]})[0] == 404
+    status, body = _rest_post(server, "/v1/models/prodcat:predict", {"signature_name": "serving_raw", "instances": [_instance(products[0])] * 65})
+    assert status == 400 and "--max_batch_rows" in body["error"]
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", server.rest_port, timeout=10)  # a body over --max_request_bytes
+    connection.putrequest("POST", "/v1/models/prodcat:predict")
+    connection.putheader("Content-Length", str(5 * 1024 * 1024))
+    connection.endheaders()
+    response = connection.getresponse()
+    assert response.status == 413 and "--max_request_bytes" in json.loads(response.read())["error"]
+    connection.close()
+    assert _rest_post(server, "/v1/models/prodcat:predict", {"signature_name": "serving_raw", "instances": [_instance(products[0])]})[0] == 200
 
 
 def _malformed_requests(products: list[Product], version: int) -> list[tuple[str, predict_pb2.PredictRequest, grpc.StatusCode]]:
@@ -418,7 +721,37 @@ def _malformed_requests(products: list[Product], version: int) -> list[tuple[str
     cases.append(("sparse output", build_predict_request(products[:2], signature_name="transform_features"), grpc.StatusCode.UNIMPLEMENTED))
     request = raw()
     request.inputs["title"].string_val[0] = b"x" * (5 * 1024 * 1024)
-    cases.append(("oversized request", request, grpc.StatusCode.RESOURCE_EXHAUSTED))
+    cases.append(("oversized request", request, grpc.StatusCode.RESOURCE_EXHAUSTED))  # over --max_request_bytes on the wire
+    request = raw()
+    request.inputs["title"].string_val[:] = [b"x" * 100_000]
+    for proto in request.inputs.values():
+        proto.tensor_shape.dim[0].size = 64  # 64 rows, the last value repeated: 6.4 MB of titles from a 100 kB request
+    cases.append(("decodes past max_request_bytes", request, grpc.StatusCode.RESOURCE_EXHAUSTED))
+    request = raw()
+    for proto in request.inputs.values():
+        proto.tensor_shape.dim[0].size = 65
+    cases.append(("more rows than max_batch_rows", request, grpc.StatusCode.INVALID_ARGUMENT))
+    request = raw()
+    request.inputs["title"].tensor_shape.dim.add(size=1 << 22)  # [2, 4M]: one value would fill 8M elements
+    cases.append(("expands past max elements", request, grpc.StatusCode.INVALID_ARGUMENT))
+    request = raw()
+    request.inputs["title"].tensor_content = b"ab"
+    cases.append(("string in tensor_content", request, grpc.StatusCode.INVALID_ARGUMENT))
+    request = raw()
+    request.inputs["title"].tensor_shape.dim[0].size = -1
+    cases.append(("negative dimension", request, grpc.StatusCode.INVALID_ARGUMENT))
+    request = raw()
+    request.inputs["title"].tensor_shape.unknown_rank = True
+    cases.append(("unknown rank", request, grpc.StatusCode.INVALID_ARGUMENT))
+    request = raw()
+    request.inputs["title"].dtype = types_pb2.DT_INVALID
+    cases.append(("invalid dtype", request, grpc.StatusCode.INVALID_ARGUMENT))
+    request = raw()
+    request.inputs["title"].dtype = 12345  # not a DataType
+    cases.append(("unknown dtype number", request, grpc.StatusCode.INVALID_ARGUMENT))
+    request = raw()
+    request.ClearField("model_spec")
+    cases.append(("no model_spec", request, grpc.StatusCode.INVALID_ARGUMENT))
     return cases
 
 
@@ -459,6 +792,34 @@ def test_malformed_requests_get_the_right_status_codes_and_the_server_keeps_serv
     assert typed.value.code == grpc.StatusCode.NOT_FOUND
 
     assert_same_predictions(client.predict(products[:5]), expected[False][:5])  # still serving
+
+
+@pytest.mark.slow
+def test_mutual_tls_clients_get_the_predictors_answers(base_copy: Path, tmp_path: Path, products, expected, capsys) -> None:
+    from prodcat import cli
+    from prodcat.records import write_jsonl
+
+    files = _tls_files(tmp_path)
+    options = ServerOptions(model_base_path=str(base_copy), port=portpicker.pick_unused_port(),
+                            ssl_config_file=str(_ssl_config(tmp_path / "ssl.cfg", files, client_verify=True)))
+    tls = TlsOptions(ca_cert=files["ca.pem"], client_cert=files["client.pem"], client_key=files["client.key"], server_name="prodcat.test")
+    with ModelServer(options) as server:
+        target = f"127.0.0.1:{server.port}"
+        with PredictionClient(target, tls=tls) as client:
+            assert_same_predictions(client.predict(products), expected[False])
+            assert_same_predictions(client.predict(products[:7], signature_name="serving_default"), expected[False][:7])
+        for wrong in (None, TlsOptions(ca_cert=files["ca.pem"], server_name="prodcat.test")):  # plaintext; no client certificate
+            with PredictionClient(target, tls=wrong, timeout=20) as client, pytest.raises(PredictionError) as err:
+                client.predict(products[:1])
+            assert err.value.code == grpc.StatusCode.UNAVAILABLE
+
+        write_jsonl(products[:5], tmp_path / "products.jsonl")
+        out = tmp_path / "predictions.jsonl"
+        assert cli.main(["client", "--target", target, "--input", str(tmp_path / "products.jsonl"), "--output", str(out), "--quiet",
+                         "--tls-ca-cert", str(files["ca.pem"]), "--tls-client-cert", str(files["client.pem"]),
+                         "--tls-client-key", str(files["client.key"]), "--tls-server-name", "prodcat.test"]) == 0
+        got = [json.loads(line) for line in out.read_text().splitlines()]
+        assert [(g["id"], g["category_id"], g["category_path"]) for g in got] == [(w.id, w.category_id, w.category_path) for w in expected[False][:5]]
 
 
 @pytest.mark.slow

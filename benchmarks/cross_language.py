@@ -181,6 +181,24 @@ def main(argv: list[str] | None = None) -> int:
             line += f"  {r['exact'] / r['products']:>6.3f} [{low:.2f}-{high:.2f}] L1 {r['level1'] / r['products']:.3f}"
         print(line)
     print("\n'shops': shops in the group; 'in train': of those, shops that also have English training rows.")
+    print("\nShop-matched comparison: English accuracy for the same mix of rows from shops in training and new "
+          "shops as each language's (accuracy = f_seen * en (held out) + f_new * en (new shops)); gap = language - that.\n")
+    print(f"{'group':<17}{'new-shop share':>15}" + "".join(f"  {v + ' (gap)':>30}" for v in variants))
+    for language, group in groups.items():
+        if language.startswith("en") or language.startswith(NON_ENGLISH):
+            continue
+        new_share = sum(p.shop not in train_shops for p in group) / len(group)
+        line = f"{language:<17}{new_share:>15.2f}"
+        for name in variants:
+            r = results[name]
+            english = {g: r[g]["exact"] / r[g]["products"] for g in ("en (held out)", "en (new shops)") if g in r}
+            if len(english) < 2:
+                line += f"  {'n/a':>30}"
+                continue
+            matched = (1 - new_share) * english["en (held out)"] + new_share * english["en (new shops)"]
+            ours = r[language]["exact"] / r[language]["products"]
+            line += f"  {f'{ours:.3f} vs {matched:.3f} ({ours - matched:+.3f})':>30}"
+        print(line)
     (work / "results.json").write_text(json.dumps(results, indent=2))
     write_jsonl_rows(work / "predictions.jsonl", all_rows)
     print(f"per-product predictions for error analysis: {work / 'predictions.jsonl'}")

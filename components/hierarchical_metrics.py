@@ -9,16 +9,22 @@ true category, using the taxonomy the model was trained with:
 - coverage (a prediction at level 1) and coverage at each level;
 - per-level accuracy and weighted F1 of the full greedy path (each level as a flat task, the
   MWPD convention), and per-level precision among products covered at that level;
-- sensitive subtrees: hierarchical precision over products whose true or served category is
-  sensitive, and the precision of sensitive predictions (served category in a sensitive subtree
-  and the true category in that same subtree) — how trustworthy a sensitive label is.
+- sensitive subtrees, sliced on the *true* category by TFMA (how good are we on these products)
+  and here on the *served* category (how trustworthy is a sensitive prediction), which a feature
+  slice cannot do: hierarchical precision over products whose true or served category is
+  sensitive; the precision of sensitive predictions (served category in a sensitive subtree and
+  the true category in that same subtree), their hierarchical precision and count; and the same
+  three for each configured subtree on its own (`sensitive_predicted_<subtree>_count`,
+  `..._hierarchical_precision`, `..._precision`, see `sensitive_subtree_names`).
 """
 
 from __future__ import annotations
 
 import collections
 import dataclasses
-from collections.abc import Iterable
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import apache_beam as beam
@@ -29,18 +35,57 @@ from tensorflow_model_analysis.metrics import metric_types
 
 from prodcat import features as F
 from prodcat.module_config import _load_taxonomy
-from prodcat.sensitive import sensitive_membership
+from prodcat.sensitive import sensitive_membership, sensitive_roots
+from prodcat.taxonomy import Taxonomy
 
 METRIC_NAME = "hierarchical"
 
+# Per sensitive subtree, over the products whose served category lies in it (`{}`: its short name).
+PREDICTED_SUBTREE_METRICS = ("sensitive_predicted_{}_count", "sensitive_predicted_{}_hierarchical_precision",
+                             "sensitive_predicted_{}_precision")
 
-def metric_names(depth: int) -> list[str]:
-    """Every value the metric reports, in a stable order (used by reports and gates)."""
+
+def metric_names(depth: int, sensitive_subtrees: Iterable[str] = ()) -> list[str]:
+    """Every value the metric reports, in a stable order (used by reports and gates).
+
+    `sensitive_subtrees`: the short names of the sensitive subtrees (`sensitive_subtree_names`).
+    """
     names = ["hierarchical_precision", "hierarchical_recall", "hierarchical_f1", "leaf_accuracy", "coverage",
-             "sensitive_products", "sensitive_hierarchical_precision", "sensitive_predicted_precision"]
+             "sensitive_products", "sensitive_hierarchical_precision", "sensitive_predicted_precision",
+             "sensitive_predictions", "sensitive_predicted_hierarchical_precision"]
     for level in range(1, depth + 1):
         names += [f"accuracy_level_{level}", f"weighted_f1_level_{level}",
                   f"coverage_level_{level}", f"precision_level_{level}"]
+    for subtree in sensitive_subtrees:
+        names += [pattern.format(subtree) for pattern in PREDICTED_SUBTREE_METRICS]
+    return names
+
+
+def _slug(text: str) -> str:
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "_", ascii_text.lower()).strip("_")
+
+
+def sensitive_subtree_names(taxonomy: Taxonomy, paths: Iterable[str]) -> dict[str, str]:
+    """Short name -> root id of each configured sensitive subtree that `taxonomy` has, in config order.
+
+    The name is the subtree's last path segment as an identifier ("Health & Beauty > Health Care >
+    Medicine & Drugs" -> "medicine_drugs"); when two subtrees share it, more of the path is used.
+    """
+    roots = list(dict.fromkeys(sensitive_roots(taxonomy, paths)))
+    segments = {root: [_slug(part) for part in taxonomy[root].path_str.split(" > ")] for root in roots}
+
+    def name(root: str, parts: int) -> str:
+        return "_".join(s for s in segments[root][-parts:] if s) or f"id_{_slug(root)}"
+
+    names: dict[str, str] = {}
+    for root in roots:
+        parts = 1
+        while parts < len(segments[root]) and any(
+                name(root, parts) == name(other, parts) for other in roots if other != root):
+            parts += 1
+        candidate = name(root, parts)
+        names[candidate if candidate not in names else f"{candidate}_id_{_slug(root)}"] = root
     return names
 
 
@@ -67,13 +112,14 @@ def _hierarchical_computations(
     output_names: list[str] | None = None, sub_keys: list[Any] | None = None, example_weighted: bool = False,
 ) -> metric_types.MetricComputations:
     computations = []
-    depth = _load_taxonomy(taxonomy_path).depth
+    taxonomy = _load_taxonomy(taxonomy_path)
+    subtrees = sensitive_subtree_names(taxonomy, sensitive_paths or ())
     for model_name in model_names or [""]:
         # Products are unweighted; keys carry example_weighted=None so that MetricsSpec.thresholds
         # (keyed the same way by TFMA) gate these values directly.
         keys = {
             metric: metric_types.MetricKey(name=metric, model_name=model_name, example_weighted=None)
-            for metric in metric_names(depth)
+            for metric in metric_names(taxonomy.depth, subtrees)
         }
         computations.append(metric_types.MetricComputation(
             keys=list(keys.values()),
@@ -105,18 +151,37 @@ class HierarchicalCounts:
     sensitive_predicted_nodes: int = 0
     sensitive_predictions: int = 0
     sensitive_predictions_correct: int = 0
+    sensitive_predictions_overlap: int = 0
+    sensitive_predictions_nodes: int = 0
+    # per sensitive subtree root id, over products whose served category lies in that subtree:
+    # their number, how many have their true category in it too, and hierarchical precision counts
+    subtree_predicted: dict[str, int] = dataclasses.field(default_factory=lambda: collections.Counter())
+    subtree_predicted_correct: dict[str, int] = dataclasses.field(default_factory=lambda: collections.Counter())
+    subtree_predicted_overlap: dict[str, int] = dataclasses.field(default_factory=lambda: collections.Counter())
+    subtree_predicted_nodes: dict[str, int] = dataclasses.field(default_factory=lambda: collections.Counter())
 
     def add(self, true_path: list[str], predicted_path: list[str], full_path: list[str],
-            true_sensitive: str = "", predicted_sensitive: str = "") -> None:
+            true_sensitive: str = "", predicted_sensitive: str = "", subtree_roots: Sequence[str] = ()) -> None:
         """`predicted_path`: the served (thresholded) path; `full_path`: the greedy path to its end;
-        `*_sensitive`: the sensitive subtree (path) the true / served category lies in, or ""."""
+        `*_sensitive`: the sensitive subtree (path) the true / served category lies in, or "" (the
+        deepest one when subtrees nest); `subtree_roots`: ids of the sensitive subtree roots, each
+        scored on its own over the products whose served path passes through it."""
+        overlap = len(set(true_path) & set(predicted_path))
         if true_sensitive or predicted_sensitive:
             self.sensitive_products += 1
-            self.sensitive_overlap += len(set(true_path) & set(predicted_path))
+            self.sensitive_overlap += overlap
             self.sensitive_predicted_nodes += len(set(predicted_path))
         if predicted_sensitive:
             self.sensitive_predictions += 1
             self.sensitive_predictions_correct += predicted_sensitive == true_sensitive
+            self.sensitive_predictions_overlap += overlap
+            self.sensitive_predictions_nodes += len(set(predicted_path))
+        for root in subtree_roots:
+            if root in predicted_path:
+                self.subtree_predicted[root] += 1
+                self.subtree_predicted_correct[root] += root in true_path
+                self.subtree_predicted_overlap[root] += overlap
+                self.subtree_predicted_nodes[root] += len(set(predicted_path))
         self.products += 1
         self.covered += bool(predicted_path)
         self.leaf_correct += bool(predicted_path) and predicted_path[-1] == true_path[-1]
@@ -136,14 +201,16 @@ class HierarchicalCounts:
     def merge(self, other: HierarchicalCounts) -> None:
         for field in ("products", "covered", "leaf_correct", "h_overlap", "h_predicted", "h_true", "sensitive_products",
                       "sensitive_overlap", "sensitive_predicted_nodes", "sensitive_predictions",
-                      "sensitive_predictions_correct"):
+                      "sensitive_predictions_correct", "sensitive_predictions_overlap", "sensitive_predictions_nodes"):
             setattr(self, field, getattr(self, field) + getattr(other, field))
-        for field in ("level_total", "level_correct", "level_covered", "level_covered_correct"):
+        for field in ("level_total", "level_correct", "level_covered", "level_covered_correct", "subtree_predicted",
+                      "subtree_predicted_correct", "subtree_predicted_overlap", "subtree_predicted_nodes"):
             getattr(self, field).update(getattr(other, field))
         for level, confusion in other.confusion.items():
             self.confusion[level].update(confusion)
 
-    def results(self, depth: int) -> dict[str, float]:
+    def results(self, depth: int, sensitive_subtrees: dict[str, str] | None = None) -> dict[str, float]:
+        """Every metric; `sensitive_subtrees` (short name -> root id) adds the per-subtree ones."""
         p = _ratio(self.h_overlap, self.h_predicted)
         r = _ratio(self.h_overlap, self.h_true)
         out = {
@@ -156,12 +223,20 @@ class HierarchicalCounts:
             "sensitive_products": float(self.sensitive_products),
             "sensitive_hierarchical_precision": _ratio(self.sensitive_overlap, self.sensitive_predicted_nodes),
             "sensitive_predicted_precision": _ratio(self.sensitive_predictions_correct, self.sensitive_predictions),
+            "sensitive_predictions": float(self.sensitive_predictions),
+            "sensitive_predicted_hierarchical_precision": _ratio(self.sensitive_predictions_overlap,
+                                                                 self.sensitive_predictions_nodes),
         }
         for level in range(1, depth + 1):
             out[f"accuracy_level_{level}"] = _ratio(self.level_correct[level], self.level_total[level])
             out[f"weighted_f1_level_{level}"] = weighted_f1(self.confusion.get(level, {}))
             out[f"coverage_level_{level}"] = _ratio(self.level_covered[level], self.products)
             out[f"precision_level_{level}"] = _ratio(self.level_covered_correct[level], self.level_covered[level])
+        count, hierarchical, exact = PREDICTED_SUBTREE_METRICS
+        for name, root in (sensitive_subtrees or {}).items():
+            out[count.format(name)] = float(self.subtree_predicted[root])
+            out[hierarchical.format(name)] = _ratio(self.subtree_predicted_overlap[root], self.subtree_predicted_nodes[root])
+            out[exact.format(name)] = _ratio(self.subtree_predicted_correct[root], self.subtree_predicted[root])
         return out
 
 
@@ -208,10 +283,14 @@ class _HierarchicalCombiner(beam.CombineFn):
         self._sensitive_paths = sensitive_paths
         self._taxonomy = None
         self._sensitive: dict[str, str] = {}
+        self._subtrees: dict[str, str] = {}
+        self._subtree_roots: tuple[str, ...] = ()
 
     def setup(self) -> None:
         self._taxonomy = _load_taxonomy(self._taxonomy_path)
         self._sensitive = sensitive_membership(self._taxonomy, self._sensitive_paths)
+        self._subtrees = sensitive_subtree_names(self._taxonomy, self._sensitive_paths)
+        self._subtree_roots = tuple(self._subtrees.values())
 
     def create_accumulator(self) -> HierarchicalCounts:
         return HierarchicalCounts()
@@ -231,7 +310,8 @@ class _HierarchicalCombiner(beam.CombineFn):
         full_depth = int(np.asarray(predictions[F.OUT_FULL_DEPTH]).reshape(-1)[0])
         served = level_ids[:depth]
         accumulator.add(self._taxonomy.ancestors(node.id), served, level_ids[:full_depth],
-                        self._sensitive.get(node.id, ""), self._sensitive.get(served[-1], "") if served else "")
+                        self._sensitive.get(node.id, ""), self._sensitive.get(served[-1], "") if served else "",
+                        self._subtree_roots)
         return accumulator
 
     def merge_accumulators(self, accumulators: Iterable[HierarchicalCounts]) -> HierarchicalCounts:
@@ -244,7 +324,7 @@ class _HierarchicalCombiner(beam.CombineFn):
     def extract_output(self, accumulator: HierarchicalCounts) -> dict[metric_types.MetricKey, float]:
         if self._taxonomy is None:
             self.setup()
-        values = accumulator.results(self._taxonomy.depth)
+        values = accumulator.results(self._taxonomy.depth, self._subtrees)
         return {key: values[name] for name, key in self._keys.items()}
 
 

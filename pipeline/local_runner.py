@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import logging
+import os
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from tfx import v1 as tfx
 
-from prodcat.config import Config
+from prodcat.config import Config, ConfigError
 from prodcat.pipeline.pipeline import PipelineInputs, create_pipeline
 from prodcat.records import SUPPORTED_SUFFIXES, RecordError
 from prodcat.taxonomy import Taxonomy, load_taxonomy
+
+_LOG = logging.getLogger(__name__)
+# `prodcat run` mutes the root logger to silence libraries; what this module says is for the user.
+_LOG.setLevel(logging.INFO)
+LOCK_FILE = ".prodcat-run.lock"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,8 +117,9 @@ def preflight(config: Config, taxonomy: Taxonomy, inputs: PipelineInputs) -> Pre
     if not files:
         files = input_files(root)
     products, with_image, rejects = 0, 0, []
+    options, seen_ids = config.ingest.read_options(), {}  # ExampleGen's limits, and duplicates across files
     for path in files:
-        for line, product in iter_numbered_products(path, rejects if quarantine else None):
+        for line, product in iter_numbered_products(path, rejects if quarantine else None, options=options, seen_ids=seen_ids):
             try:
                 resolve_category(product, taxonomy, str(path), line, require=True)
             except RecordError as error:
@@ -125,10 +135,96 @@ def preflight(config: Config, taxonomy: Taxonomy, inputs: PipelineInputs) -> Pre
 
 
 def run(prepared: PreparedRun) -> float:
-    """Runs the DAG to completion; returns the wall time in seconds."""
-    started = time.time()
-    tfx.orchestration.LocalDagRunner().run(create_pipeline(prepared.config, prepared.inputs))
-    return time.time() - started
+    """Runs the DAG to completion, then writes its report (`<output>/report/`); returns the DAG's wall time in seconds."""
+    with exclusive_output(prepared.config):
+        fail_orphaned_executions(prepared.config.metadata_path)
+        started = time.time()
+        tfx.orchestration.LocalDagRunner().run(create_pipeline(prepared.config, prepared.inputs))
+        wall = time.time() - started
+        from prodcat.reporting.report import write_run_report
+
+        write_run_report(prepared.config)
+    return wall
+
+
+class OutputInUseError(ConfigError):
+    """Another prodcat run is using the same output directory right now (a user error: one line, exit 2)."""
+
+
+@contextlib.contextmanager
+def exclusive_output(config: Config) -> Iterator[None]:
+    """Holds an exclusive lock on the output directory (its metadata, artifacts, serving path) during a run.
+
+    Two runs writing one SQLite ML Metadata store and one model base path would interleave their
+    records; the second fails at once instead. The lock is the kernel's (flock), so a run killed by
+    any signal releases it. Holding it also means no other run is alive on this output, which is
+    what lets `fail_orphaned_executions` call every unfinished execution orphaned.
+    """
+    import fcntl
+
+    config.output_path.mkdir(parents=True, exist_ok=True)
+    path = config.output_path / LOCK_FILE
+    with open(path, "a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise OutputInUseError(
+                f"another prodcat run (pid {holder}) is using {config.output_path}; wait for it or use another --output"
+            ) from None
+        try:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"{os.getpid()}\n")
+            handle.flush()
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def fail_orphaned_executions(metadata_path: Path) -> list[int]:
+    """Marks the executions a killed run left unfinished (NEW or RUNNING) as FAILED; returns their ids.
+
+    A run killed outright (SIGKILL, power loss, OOM killer) cannot record its own failure, so ML
+    Metadata would show the component running forever. Rerunning is safe without this (TFX starts
+    a new execution in the new run, publishes an execution's outputs only when it succeeds and takes
+    cache hits only from successful executions, so a killed component's partial files are never
+    read), but every record of the old run would keep saying "running". Call only while holding
+    `exclusive_output`: then no execution of this store can still be alive.
+    """
+    if not Path(metadata_path).exists():
+        return []
+    import ml_metadata as mlmd
+    from ml_metadata import errors as mlmd_errors
+    from tfx.orchestration import metadata
+    from tfx.orchestration.portable import execution_publish_utils
+    from tfx.orchestration.portable.mlmd import execution_lib
+    from tfx.proto.orchestration import execution_result_pb2
+
+    aborted = 10  # google.rpc.Code.ABORTED, as TFX records executor errors
+    orphaned = []
+    with metadata.Metadata(metadata.sqlite_metadata_connection_config(str(metadata_path))) as handle:
+        unfinished = handle.store.get_executions(list_options=mlmd.ListOptions(
+            filter_query="last_known_state = NEW OR last_known_state = RUNNING"))
+        for execution in unfinished:
+            if not execution_lib.is_execution_active(execution):  # as TFX itself decides
+                continue
+            try:
+                contexts = handle.store.get_contexts_by_execution(execution.id)
+            except mlmd_errors.NotFoundError:  # an execution registered without contexts
+                contexts = []
+            node = next((c.name.split(".", 1)[-1] for c in contexts if c.type == "node"), execution.type)
+            message = (f"orphaned: the run that started execution {execution.id} ({node}) ended without finishing it "
+                       "(killed?); marked failed before the next run")
+            execution_publish_utils.publish_failed_execution(
+                handle, contexts=[], execution_id=execution.id,
+                executor_output=execution_result_pb2.ExecutorOutput(
+                    execution_result=execution_result_pb2.ExecutionResult(code=aborted, result_message=message)))
+            _LOG.warning("execution %d of %s was left unfinished by an interrupted run: marked FAILED; "
+                         "its partial output is not used", execution.id, node)
+            orphaned.append(execution.id)
+    return orphaned
 
 
 def clean(config: Config) -> None:

@@ -8,6 +8,7 @@ and the Kubeflow runner both call `create_pipeline` with the same config.
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import tensorflow_model_analysis as tfma
@@ -17,7 +18,7 @@ from tfx.dsl.components.base import executor_spec
 from tfx.proto import example_gen_pb2
 
 from prodcat import features as F
-from prodcat.components import atomic_pusher, hierarchical_metrics, product_example_gen
+from prodcat.components import atomic_pusher, hierarchical_metrics, product_example_gen, threshold_tuner
 from prodcat.config import Config
 from prodcat.module_config import EVALUATOR_CODE, EXAMPLE_GEN_CODE, TRAINER_CODE, TRANSFORM_CODE, ModuleConfig, code_fingerprint
 
@@ -101,6 +102,11 @@ def eval_config(config: Config, taxonomy_path: str) -> tfma.EvalConfig:
     if gates.min_sensitive_precision > 0:
         gate("sensitive_hierarchical_precision", tfma.MetricThreshold(
             value_threshold=tfma.GenericValueThreshold(lower_bound={"value": gates.min_sensitive_precision})))
+    if gates.min_sensitive_predicted_precision > 0:
+        # Sliced on the prediction, which no feature slice can do: how often a served sensitive
+        # category is right (the true category lies in the same sensitive subtree).
+        gate("sensitive_predicted_precision", tfma.MetricThreshold(
+            value_threshold=tfma.GenericValueThreshold(lower_bound={"value": gates.min_sensitive_predicted_precision})))
     slices = [tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[key]) for key in (
         F.SLICE_LEVEL1, F.SLICE_SENSITIVE, F.LANGUAGE, F.SHOP)]
     return tfma.EvalConfig(
@@ -142,6 +148,17 @@ def create_pipeline(config: Config, inputs: PipelineInputs, target: PipelineTarg
         schema=schema_gen.outputs["schema"],
         custom_config=module_config.to_custom_config(TRAINER_CODE),
     )
+    # thresholds.tune.enabled: the Trainer's model re-exported with thresholds tuned on the eval
+    # split; the Evaluator gates, and the Pusher pushes, that model (what will serve).
+    tuning = []
+    served_model = trainer.outputs["model"]
+    if config.thresholds.tune.enabled:
+        tuner = threshold_tuner.ThresholdTuner(
+            model=trainer.outputs["model"], examples=example_gen.outputs["examples"],
+            transform_graph=transform.outputs["transform_graph"],
+            custom_config=json.dumps(module_config.to_custom_config(threshold_tuner.TUNER_CODE)),
+        ).with_id(threshold_tuner.TUNER_ID)
+        tuning, served_model = [tuner], tuner.outputs["tuned_model"]
     model_resolver = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
@@ -149,12 +166,12 @@ def create_pipeline(config: Config, inputs: PipelineInputs, target: PipelineTarg
     ).with_id("latest_blessed_model_resolver")
     evaluator = tfx.components.Evaluator(
         examples=example_gen.outputs["examples"],
-        model=trainer.outputs["model"],
+        model=served_model,
         baseline_model=model_resolver.outputs["model"],
         eval_config=eval_config(config, inputs.taxonomy_path),
     )
     pusher = tfx.components.Pusher(
-        model=trainer.outputs["model"],
+        model=served_model,
         model_blessing=evaluator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=target.serving_base)),
@@ -163,7 +180,7 @@ def create_pipeline(config: Config, inputs: PipelineInputs, target: PipelineTarg
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=target.pipeline_root,
-        components=[example_gen, statistics_gen, schema_gen, example_validator, transform, trainer,
+        components=[example_gen, statistics_gen, schema_gen, example_validator, transform, trainer, *tuning,
                     model_resolver, evaluator, pusher],
         enable_cache=config.enable_cache,
         metadata_connection_config=target.metadata,

@@ -116,12 +116,20 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 
 def _cmd_client(args: argparse.Namespace) -> int:
-    from prodcat.serving.client import predict_file
+    from prodcat.serving.client import PredictionError, TlsOptions, predict_file
 
     rejects: list[RecordError] | None = [] if args.skip_bad_records else None
-    count = predict_file(args.target, args.input, args.output, model_name=args.model_name,
-                         signature_name=args.signature, full_depth=args.full_depth, progress=not args.quiet,
-                         rejects=rejects)
+    tls = TlsOptions(ca_cert=args.tls_ca_cert, client_cert=args.tls_client_cert, client_key=args.tls_client_key,
+                     server_name=args.tls_server_name)
+    if not args.tls and tls == TlsOptions():
+        tls = None
+    try:
+        count = predict_file(args.target, args.input, args.output, model_name=args.model_name,
+                             signature_name=args.signature, full_depth=args.full_depth, progress=not args.quiet,
+                             rejects=rejects, tls=tls)
+    except PredictionError as err:  # e.g. UNAVAILABLE: server down, or TLS on one side only / certificate refused
+        print(f"prodcat: error: {args.target}: {err}", file=sys.stderr)
+        return 1
     print(f"prodcat: {count} predictions from {args.target} -> {args.output}", file=sys.stderr)
     for error in rejects or []:
         print(f"prodcat: skipped {error}", file=sys.stderr)
@@ -150,6 +158,88 @@ def _cmd_submit(args: argparse.Namespace) -> int:
         enable_caching=False if args.no_cache else None,
     )
     print(json.dumps(dataclasses.asdict(submission), indent=2, default=str))
+    return 0
+
+
+def _metadata_connection(args: argparse.Namespace):
+    """The ML Metadata store `runs` and `lineage` read: a MySQL server when --mysql-host is given,
+    else the SQLite file of a local run (--metadata, or the one under --output / the config's output)."""
+    from prodcat.reporting.mlmd import mysql_connection_config, sqlite_connection_config
+
+    if args.mysql_host:
+        return mysql_connection_config(args.mysql_host, args.mysql_port, args.mysql_database, args.mysql_user,
+                                       password_env=args.mysql_password_env)
+    path = args.metadata or load_config(args.config).with_overrides(output_dir=args.output).metadata_path
+    return sqlite_connection_config(path)
+
+
+def _cmd_runs(args: argparse.Namespace) -> int:
+    _quiet_libraries(False)
+    from prodcat.reporting.runs import format_runs, list_runs
+
+    runs = list_runs(_metadata_connection(args), limit=args.limit)
+    print(json.dumps([r.to_json() for r in runs], indent=2) if args.json else format_runs(runs))
+    return 0
+
+
+def _cmd_lineage(args: argparse.Namespace) -> int:
+    _quiet_libraries(False)
+    from prodcat.reporting.lineage import format_lineage, trace_pushed_model
+
+    lineage = trace_pushed_model(_metadata_connection(args), args.pushed)
+    print(json.dumps(lineage.to_json(), indent=2) if args.json else format_lineage(lineage))
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    _quiet_libraries(args.verbose)
+    from prodcat.reporting.report import write_report
+
+    target = Path(args.target)
+    if target.is_dir():
+        metadata = target / "metadata.sqlite"
+    elif target.is_file():
+        metadata = target if target.suffix in (".sqlite", ".db") else load_config(target).metadata_path
+    else:
+        raise FileNotFoundError(f"{target}: neither a run's output directory nor a config file")
+    print(write_report(metadata, args.output, run_id=args.run))
+    return 0
+
+
+def _add_metadata_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="the run's YAML config (its output_dir holds metadata.sqlite)")
+    p.add_argument("--output", help="the run's output directory (default: the config's output_dir)")
+    p.add_argument("--metadata", help="path of an ML Metadata SQLite file (instead of --output/--config)")
+    p.add_argument("--json", action="store_true", help="machine-readable JSON instead of text")
+    g = p.add_argument_group("MySQL", "read ML Metadata from a MySQL server instead of a local SQLite file")
+    g.add_argument("--mysql-host")
+    g.add_argument("--mysql-port", type=int, default=3306)
+    g.add_argument("--mysql-database", default="mlmd")
+    g.add_argument("--mysql-user", default="root")
+    g.add_argument("--mysql-password-env", default="PRODCAT_MLMD_PASSWORD", metavar="VAR",
+                   help="environment variable holding the password (default: %(default)s; unset: no password)")
+
+
+def _cmd_tune_thresholds(args: argparse.Namespace) -> int:
+    _quiet_libraries(args.verbose)
+    from prodcat.thresholds.runs import tune_run
+    from prodcat.thresholds.tuning import format_result
+
+    outcome = tune_run(args.run, target_precision=args.target_precision, sensitive_precision=args.sensitive_precision,
+                       calibrate=args.calibrate, write=args.write, export=args.export, max_products=args.max_products,
+                       report=args.json, serving_base=args.serving_base)
+    artifacts = outcome.artifacts
+    print(f"prodcat: model {artifacts.model_dir} ({'pushed to ' + artifacts.pushed_version_dir if artifacts.pushed_version_dir else 'not pushed'}), "
+          f"eval split {', '.join(artifacts.eval_files)}", file=sys.stderr)
+    print(format_result(outcome.result))
+    if not outcome.result.reached:
+        print("prodcat: error: target not reachable; nothing written", file=sys.stderr)
+        return 2
+    if outcome.written:
+        print(f"prodcat: thresholds written to {outcome.written} (prodcat run --config {outcome.written} "
+              "retrains with them; --export re-exports without retraining)", file=sys.stderr)
+    if outcome.exported:
+        print(f"prodcat: re-exported with the tuned thresholds as new serving version {outcome.exported}", file=sys.stderr)
     return 0
 
 
@@ -202,6 +292,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--full-depth", action="store_true")
     p.add_argument("--skip-bad-records", action="store_true")
     p.add_argument("--quiet", action="store_true")
+    g = p.add_argument_group("TLS", "for a server started with --ssl_config_file (any --tls-* flag implies --tls)")
+    g.add_argument("--tls", action="store_true", help="connect over TLS, trusting the system's root CAs unless --tls-ca-cert")
+    g.add_argument("--tls-ca-cert", metavar="PEM", help="CA certificate(s) the server's certificate must chain to")
+    g.add_argument("--tls-client-cert", metavar="PEM", help="client certificate, for a server with client_verify: true (mutual TLS)")
+    g.add_argument("--tls-client-key", metavar="PEM", help="the client certificate's private key (unencrypted PEM)")
+    g.add_argument("--tls-server-name", metavar="NAME",
+                   help="name the server's certificate must carry, when it is not the --target host (e.g. an IP address)")
     p.set_defaults(func=_cmd_client)
 
     p = sub.add_parser("compile", help="compile the pipeline for an orchestrator")
@@ -239,6 +336,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--taxonomy")
     p.set_defaults(func=_cmd_synth)
+
+    p = sub.add_parser("runs", help="list the pipeline runs recorded in ML Metadata (data, validation, model, "
+                                    "metrics, blessing, pushed version)")
+    p.add_argument("--limit", type=int, help="only the newest N runs")
+    _add_metadata_flags(p)
+    p.set_defaults(func=_cmd_runs)
+
+    p = sub.add_parser("lineage", help="trace a pushed model back to its data, Transform graph and evaluation")
+    p.add_argument("pushed", help="a pushed version number, or the path of a pushed model directory")
+    _add_metadata_flags(p)
+    p.set_defaults(func=_cmd_lineage)
+
+    p = sub.add_parser("report", help="(re)write a run's HTML report: precision-coverage, slices and gates, "
+                                      "confusion, worst categories, mistakes")
+    p.add_argument("target", help="the run's output directory (holding metadata.sqlite) or its YAML config")
+    p.add_argument("--output", help="report directory (default: <output_dir>/report)")
+    p.add_argument("--run", help="a pipeline run id (default: the newest run)")
+    p.add_argument("--verbose", action="store_true", help="show TFX, Beam and TensorFlow logs")
+    p.set_defaults(func=_cmd_report)
+    p = sub.add_parser("tune-thresholds", help="choose per-level thresholds for a target hierarchical precision "
+                                               "on a finished run's eval split")
+    p.add_argument("--run", required=True, metavar="OUTPUT_DIR", help="the run's output directory (holding metadata.sqlite)")
+    p.add_argument("--target-precision", type=float, help="overall hierarchical precision to reach (default: "
+                   "the model config's thresholds.tune.target_precision, 0.9)")
+    p.add_argument("--sensitive-precision", type=float, help="hierarchical precision each sensitive subtree's slice must "
+                   "reach (default: thresholds.tune.sensitive_precision, 0.98)")
+    p.add_argument("--calibrate", action=argparse.BooleanOptionalAction, default=None,
+                   help="fit a temperature per level on the eval split first (default: thresholds.tune.calibrate)")
+    p.add_argument("--write", metavar="CONFIG", help="write the thresholds into this config (.yaml/.json; an existing "
+                   "file keeps its other settings)")
+    p.add_argument("--export", action="store_true", help="re-export the pushed model with the tuned thresholds as a new "
+                   "serving version (no retraining)")
+    p.add_argument("--serving-base", metavar="DIR", help="model base path for --export (default: where the run pushed)")
+    p.add_argument("--max-products", type=int, help="eval products used (default: thresholds.tune.max_products)")
+    p.add_argument("--json", metavar="FILE", help="also write the full result (curves per level included) as JSON")
+    p.add_argument("--verbose", action="store_true", help="show TFX, Beam and TensorFlow logs")
+    p.set_defaults(func=_cmd_tune_thresholds)
     return parser
 
 

@@ -10,10 +10,13 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+if TYPE_CHECKING:
+    from prodcat.records import ReadOptions
 
 
 class _Section(BaseModel):
@@ -47,9 +50,28 @@ class SplitConfig(_Section):
 
 
 class IngestConfig(_Section):
-    """What ExampleGen does with a record it cannot use."""
+    """What ExampleGen does with input it cannot use.
+
+    `on_bad_record`: `fail` stops the run naming the first bad record (file, line, field);
+    `quarantine` keeps every good record and lists each bad one in the Examples artifact's
+    `Rejects/` file. `on_bad_image` decides whether an unusable image (unreadable, undecodable,
+    truncated, larger than `max_image_bytes` or than the pixel limit) makes its record bad
+    (`reject`) or only loses the image (`drop_image`: the product's text is still good; it is
+    kept and listed in `DroppedImages/`). Limits bound what one record may carry, so a 1 MB
+    title is reported instead of reaching the model.
+    """
 
     on_bad_record: Literal["fail", "quarantine"] = "fail"
+    on_bad_image: Literal["drop_image", "reject"] = "drop_image"
+    max_field_chars: int = Field(64 * 1024, ge=1, description="longest text value (each list item too), in characters")
+    max_image_bytes: int = Field(20 * 1024 * 1024, ge=1, description="largest encoded image, in bytes")
+
+    def read_options(self) -> ReadOptions:
+        """The readers' options for these settings (the preflight check and ExampleGen share them)."""
+        from prodcat.records import ReadOptions
+
+        return ReadOptions(max_field_chars=self.max_field_chars, max_image_bytes=self.max_image_bytes,
+                           keep_bad_images=self.on_bad_image == "drop_image")
 
 
 class TextEncoderConfig(_Section):
@@ -174,6 +196,25 @@ class SensitiveConfig(_Section):
     min_confidence: float = Field(0.8, ge=0.0, le=1.0)
 
 
+class ThresholdTuningConfig(_Section):
+    """Choosing the floors from the eval split (`prodcat tune-thresholds`, the ThresholdTuner component).
+
+    The per-level floors with the highest coverage at hierarchical precision >= `target_precision`,
+    and per sensitive subtree the lowest floor (not below `sensitive.min_confidence`) at which its
+    slice reaches `sensitive_precision`. With `enabled`, the pipeline tunes every trained model
+    between Trainer and Evaluator, so the Evaluator gates, and the Pusher pushes, the tuned model.
+    """
+
+    enabled: bool = False
+    target_precision: float = Field(0.9, gt=0.0, le=1.0)
+    sensitive_precision: float | None = Field(
+        0.98, gt=0.0, le=1.0, description="None: sensitive floors stay as configured")
+    calibrate: bool = Field(
+        False, description="fit a temperature per level on the eval split (lowest NLL) and tune on the calibrated "
+        "confidences; the temperatures go into `thresholds.temperatures`")
+    max_products: int = Field(20000, ge=1, description="eval products used (a deterministic sample beyond)")
+
+
 class ThresholdConfig(_Section):
     """Confidence floors applied by the serving graph, level by level.
 
@@ -185,10 +226,18 @@ class ThresholdConfig(_Section):
     beam_width: int = Field(1, ge=1, le=64, description="1: greedy decoding; more: beam search over the tree")
     overrides: tuple[ThresholdOverride, ...] = ()
     sensitive: SensitiveConfig = SensitiveConfig()
+    temperatures: tuple[Annotated[float, Field(gt=0.0)], ...] = Field(
+        (), description="per-level softmax temperature applied to the model's probabilities before decoding "
+        "(calibration); () or 1.0: none; levels past the tuple's end get 1.0")
+    tune: ThresholdTuningConfig = ThresholdTuningConfig()
 
     def for_level(self, level: int) -> float:
         """The floor of `level` (1-based); the last value repeats for deeper levels."""
         return self.per_level[min(level, len(self.per_level)) - 1]
+
+    def temperature(self, level: int) -> float:
+        """The temperature of `level` (1-based): 1.0 (none) past the configured ones."""
+        return self.temperatures[level - 1] if level <= len(self.temperatures) else 1.0
 
 
 class EvaluationConfig(_Section):
@@ -201,6 +250,12 @@ class EvaluationConfig(_Section):
         0.0, ge=0.0, le=1.0,
         description="floor on hierarchical precision over products whose true or served category is "
         "sensitive; 0 turns the gate off (with a floor, an eval split without sensitive products fails)",
+    )
+    min_sensitive_predicted_precision: float = Field(
+        0.0, ge=0.0, le=1.0,
+        description="floor on the precision of sensitive predictions: among products whose served category "
+        "lies in a sensitive subtree, the share whose true category lies in that same subtree; 0 turns the "
+        "gate off (with a floor, a model that predicts no sensitive category on the eval split fails)",
     )
 
 
@@ -234,14 +289,35 @@ class Resources(_Section):
 
 
 class TrainingConfig(_Section):
-    """How training is distributed.
+    """How training is distributed and how it survives a lost worker.
 
     `workers` > 1 trains data-parallel with MultiWorkerMirroredStrategy: locally, the Trainer
     starts that many worker processes on 127.0.0.1; on a cluster, the runner asks the platform
     for that many replicas.
+
+    The training state (weights, optimizer, epoch) is backed up to the run's `backup` folder
+    (Keras BackupAndRestore) every `checkpoint_every`; a restarted training resumes from the last
+    backup instead of from scratch. Under MultiWorkerMirroredStrategy a lost worker makes its peers
+    fail too (TensorFlow's coordination service misses its heartbeats and aborts their collectives),
+    so recovery means restarting every worker: the local cluster does that itself, up to
+    `max_restarts` times; on a managed cluster the platform's restart policy does.
     """
 
     workers: int = Field(1, ge=1)
+    checkpoint_every: Literal["epoch"] | Annotated[int, Field(ge=1)] = Field(
+        "epoch", description="'epoch': back up the training state after each epoch; N: every N training "
+        "steps (an epoch resumed mid-way runs its remaining steps on a fresh pass over the data)",
+    )
+    max_restarts: int = Field(
+        2, ge=0, description="local multi-worker training: how often the whole cluster is restarted "
+        "(resuming from the last backup) after a worker dies, before the Trainer fails",
+    )
+    collective_timeout_s: float = Field(
+        0.0, ge=0.0, description="multi-worker: longest wait of one gradient/metric exchange for a peer; "
+        "0: no limit. A dead peer is noticed anyway (TensorFlow's coordination service, ~10 s); this "
+        "catches a peer that is alive but stuck. It must exceed the longest lag between workers, and "
+        "TensorFlow holds a sleeping thread per exchange for that long (thousands per worker at minutes)",
+    )
 
 
 class ClusterConfig(_Section):

@@ -38,7 +38,11 @@ def product_to_example(product: Product, category_id: str | None = None) -> tf.t
 
 
 def example_to_mapping(serialized: bytes) -> dict[str, Any]:
-    """A tf.Example as the plain dict `product_from_mapping` validates."""
+    """A tf.Example as the plain dict `product_from_mapping` validates.
+
+    Bytes that are not UTF-8 are decoded with `surrogateescape`, so the record is rejected naming
+    the feature that holds them instead of failing as a whole.
+    """
     example = tf.train.Example.FromString(serialized)
     out: dict[str, Any] = {}
     for name, feature in example.features.feature.items():
@@ -46,9 +50,9 @@ def example_to_mapping(serialized: bytes) -> dict[str, Any]:
         if name == F.IMAGE:
             out[name] = values[0] if values and values[0] else None
         elif name in F.LIST_FIELDS:
-            out[name] = [v.decode("utf-8") for v in values]
+            out[name] = [v.decode("utf-8", "surrogateescape") for v in values]
         elif values:
-            out[name] = values[0].decode("utf-8")
+            out[name] = values[0].decode("utf-8", "surrogateescape")
         elif feature.int64_list.value:
             out[name] = str(feature.int64_list.value[0])
     return out
@@ -58,8 +62,6 @@ def products_to_serialized(products: list[Product]) -> list[bytes]:
     return [product_to_example(p).SerializeToString() for p in products]
 
 
-
-
 def resolve_category(product: Product, taxonomy: Taxonomy, source: str, line: int | None, require: bool) -> str | None:
     """The product's taxonomy id (labels may be ids or paths); a bad or missing label raises.
 
@@ -67,9 +69,11 @@ def resolve_category(product: Product, taxonomy: Taxonomy, source: str, line: in
     """
     if not product.category:
         if require:
-            raise RecordError(source, line, F.CATEGORY, f"product {product.id!r}: missing (training data needs a category)")
+            raise RecordError(source, line, F.CATEGORY, f"product {product.id!r}: missing (training data needs a category)",
+                              record_id=product.id)
         return None
     node = taxonomy.resolve(product.category)
     if node is None:
-        raise RecordError(source, line, F.CATEGORY, f"product {product.id!r}: {product.category!r} is not in the taxonomy")
+        raise RecordError(source, line, F.CATEGORY, f"product {product.id!r}: {product.category!r} is not in the taxonomy",
+                          record_id=product.id)
     return node.id

@@ -3,13 +3,14 @@
 Merchant images come as anything (PNG, WebP, CMYK JPEG, 20-megapixel photos, truncated files).
 Decoding failures inside a TF graph cannot be caught per example, so ExampleGen and batch
 prediction normalise every image here: decode with Pillow, convert to RGB, shrink to at most
-`MAX_SIDE` pixels, and re-encode as JPEG. A corrupt image is reported and the product is kept
-without it (`has_image` = 0), never dropped.
+`MAX_SIDE` pixels, and re-encode as JPEG. A corrupt image is reported; ExampleGen then keeps the
+product without it (`has_image` = 0) or rejects the record, as `ingest.on_bad_image` says.
 """
 
 from __future__ import annotations
 
 import io
+import struct
 import warnings
 
 from PIL import Image, UnidentifiedImageError
@@ -35,7 +36,7 @@ def normalize_image(data: bytes) -> bytes:
                 rgb = image.convert("RGB")
                 rgb.thumbnail((MAX_SIDE, MAX_SIDE))
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombWarning,
-            Image.DecompressionBombError) as err:
+            Image.DecompressionBombError, EOFError, IndexError, struct.error) as err:  # Pillow's plugins raise all of these
         if isinstance(err, ImageError):
             raise
         raise ImageError(f"not a decodable image ({type(err).__name__}: {err})") from None

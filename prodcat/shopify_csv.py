@@ -7,13 +7,12 @@ one canonical record per handle.
 
 from __future__ import annotations
 
-import csv
 import html
 import html.parser
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from prodcat import features as F
-from prodcat.records import Product, RecordError, product_from_mapping
+from prodcat.records import DEFAULT_READ_OPTIONS, Product, ReadOptions, RecordError, product_from_mapping
 
 HANDLE, TITLE, BODY, VENDOR, TYPE, TAGS = "Handle", "Title", "Body (HTML)", "Vendor", "Type", "Tags"
 PRODUCT_CATEGORY = "Product Category"
@@ -66,8 +65,15 @@ def shopify_category(row: dict[str, str]) -> str | None:
     return google or shop_cat or None
 
 
-def iter_shopify_rows(reader: csv.DictReader, source: str, shop: str = "") -> Iterator[tuple[Product, int] | RecordError]:
-    """Folds variant rows into products; yields each product with the line of its first row."""
+def iter_shopify_rows(
+    rows: Iterable[tuple[int, dict[str, str]] | RecordError], source: str, shop: str = "", *,
+    options: ReadOptions = DEFAULT_READ_OPTIONS,
+) -> Iterator[tuple[Product, int] | RecordError]:
+    """Folds variant rows into products; yields each product with the line of its first row.
+
+    `rows` are (line, row) pairs from the CSV reader, with a `RecordError` in place of a row it
+    could not split; such a row ends the product being folded.
+    """
     current: dict[str, str] | None = None
     first_line = 0
     images: list[str] = []
@@ -87,21 +93,18 @@ def iter_shopify_rows(reader: csv.DictReader, source: str, shop: str = "") -> It
             "image_url": images[0] if images else "",
         }
         try:
-            return product_from_mapping(record, source, first_line), first_line
+            return product_from_mapping(record, source, first_line, options=options), first_line
         except RecordError as err:
             return err
 
-    row_iter = iter(reader)
-    while True:
-        try:
-            row = next(row_iter)
-        except StopIteration:
-            break
-        except csv.Error as err:
+    for item in rows:
+        if isinstance(item, RecordError):
             if current is not None:
                 yield finish()
-            yield RecordError(source, reader.line_num, None, f"malformed CSV ({err})")
-            return
+                current = None
+            yield item
+            continue
+        line, row = item
         handle = (row.get(HANDLE) or "").strip()
         if current is not None and handle == current.get(HANDLE, "").strip() and not (row.get(TITLE) or "").strip():
             if row.get(IMAGE_SRC):
@@ -109,7 +112,7 @@ def iter_shopify_rows(reader: csv.DictReader, source: str, shop: str = "") -> It
             continue
         if current is not None:
             yield finish()
-        current, first_line = row, reader.line_num
+        current, first_line = row, line
         images = [row[IMAGE_SRC].strip()] if row.get(IMAGE_SRC) else []
     if current is not None:
         yield finish()

@@ -1,14 +1,16 @@
 """What a finished pipeline run did, read back from ML Metadata (the run's own record).
 
-Component times, cache hits, artifact locations, the Evaluator's headline metrics, blessing and
-the pushed version all come from MLMD and the artifacts it points to, so the summary describes
-what actually ran, not what the runner thinks it asked for.
+Component times, cache hits, artifact locations, the records ExampleGen rejected, the anomalies
+ExampleValidator found, the Evaluator's headline metrics, blessing and the pushed version all come
+from MLMD and the artifacts it points to, so the summary describes what actually ran, not what the
+runner thinks it asked for.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,28 @@ class ComponentRun:
     outputs: dict[str, list[str]]
 
 
+@dataclasses.dataclass(frozen=True)
+class DataAnomaly:
+    """One finding of ExampleValidator: where, how serious, and what it means."""
+
+    split: str
+    feature: str  # "" for a finding about the whole split
+    severity: str  # ERROR, WARNING or UNKNOWN (tensorflow_metadata's AnomalyInfo.Severity)
+    short_description: str
+    description: str
+
+    def line(self) -> str:
+        where = f"{self.split}, feature '{self.feature}'" if self.feature else f"{self.split}, whole split"
+        short, meaning = self.short_description.strip(), self.description.strip()
+        if not meaning or meaning == short:
+            text = short
+        elif meaning.startswith(short):  # e.g. "New column (column in data but not in schema)"
+            text = meaning
+        else:
+            text = f"{short}: {meaning}"
+        return f"[{self.severity}] {where}: {text}"
+
+
 @dataclasses.dataclass
 class RunSummary:
     run_id: str
@@ -48,6 +72,10 @@ class RunSummary:
     pushed_version_dir: str | None
     rejects: int = 0
     gate_failures: list[str] = dataclasses.field(default_factory=list)
+    rejects_dir: str | None = None  # the Rejects/ folder of ExampleGen's output
+    dropped_images: int = 0  # products kept without their image (ingest.on_bad_image: drop_image)
+    anomalies: list[DataAnomaly] | None = None  # None: no ExampleValidator output in this run
+    report: str | None = None  # the run's HTML report (reporting/report.py), when one was written for it
 
     def component(self, node_id: str) -> ComponentRun | None:
         return next((c for c in self.components if c.node_id == node_id), None)
@@ -98,7 +126,18 @@ def latest_run_summary(metadata_path: str | Path, run_id: str | None = None) -> 
             summary.pushed_version_dir = artifact.custom_properties["pushed_destination"].string_value
     example_gen = summary.component("ProductExampleGen")
     if example_gen and example_gen.outputs.get("examples"):
-        summary.rejects = count_rejects(example_gen.outputs["examples"][0])
+        from prodcat.components.product_example_gen import DROPPED_IMAGES_DIR, REJECTS_DIR
+
+        examples_uri = example_gen.outputs["examples"][0]
+        summary.rejects = count_rejects(examples_uri)
+        summary.rejects_dir = os.path.join(examples_uri, REJECTS_DIR)
+        summary.dropped_images = count_rejects(examples_uri, DROPPED_IMAGES_DIR)
+    validator = next((c for c in summary.components if c.outputs.get("anomalies")), None)
+    if validator is not None:
+        summary.anomalies = read_anomalies(validator.outputs["anomalies"][0])
+    from prodcat.reporting.report import report_for_summary
+
+    summary.report = report_for_summary(metadata_path, run.name)
     return summary
 
 
@@ -159,13 +198,42 @@ def validation_failures(evaluation_uri: str) -> list[str]:
     return lines
 
 
-def count_rejects(examples_uri: str) -> int:
+def count_rejects(examples_uri: str, folder: str | None = None) -> int:
+    """Lines in ExampleGen's rejects files (or, with `folder`, another of its JSONL report folders)."""
     from prodcat.components.product_example_gen import REJECTS_DIR
 
-    rejects = Path(examples_uri, REJECTS_DIR)
+    rejects = Path(examples_uri, folder or REJECTS_DIR)
     if not rejects.is_dir():
         return 0
     return sum(1 for f in rejects.glob("*.jsonl") for line in f.open(encoding="utf-8") if line.strip())
+
+
+def read_anomalies(anomalies_uri: str) -> list[DataAnomaly]:
+    """ExampleValidator's findings, per split, from its artifact (one `SchemaDiff.pb` per split).
+
+    A feature can fail several checks at once; each reason is listed with its own description.
+    """
+    from tensorflow_metadata.proto.v0 import anomalies_pb2
+    from tfx.dsl.io import fileio
+    from tfx.utils import io_utils
+
+    def severity(info: anomalies_pb2.AnomalyInfo) -> str:
+        return anomalies_pb2.AnomalyInfo.Severity.Name(info.severity)
+
+    found: list[DataAnomaly] = []
+    for path in sorted(fileio.glob(os.path.join(anomalies_uri, "*", "SchemaDiff.pb"))):
+        split = os.path.basename(os.path.dirname(path)).removeprefix("Split-")
+        anomalies = anomalies_pb2.Anomalies.FromString(io_utils.read_bytes_file(path))
+        infos = sorted(anomalies.anomaly_info.items())
+        if anomalies.HasField("dataset_anomaly_info"):
+            infos.append(("", anomalies.dataset_anomaly_info))
+        for feature, info in infos:
+            reasons = [(r.short_description, r.description) for r in info.reason] or [
+                (info.short_description, info.description)]
+            found += [DataAnomaly(split, feature, severity(info), short or "anomaly", long) for short, long in reasons]
+        if anomalies.data_missing:
+            found.append(DataAnomaly(split, "", "ERROR", "No data", "the split has no examples to validate"))
+    return found
 
 
 def format_summary(summary: RunSummary, wall_seconds: float | None, depth: int) -> str:
@@ -196,9 +264,19 @@ def format_summary(summary: RunSummary, wall_seconds: float | None, depth: int) 
                      f"{fmt('sensitive_predicted_precision')}")
     lines.append(f"  blessed: {summary.blessed}")
     lines += [f"    gate failed: {failure}" for failure in summary.gate_failures]
-    lines.append(f"  rejected records: {summary.rejects}")
+    if summary.anomalies is not None:
+        lines.append(f"  data validation (ExampleValidator vs the schema): {len(summary.anomalies) or 'no'} "
+                     f"anomal{'y' if len(summary.anomalies) == 1 else 'ies'}")
+        lines += [f"    {anomaly.line()}" for anomaly in summary.anomalies]
+    where = f" (listed in {summary.rejects_dir})" if summary.rejects and summary.rejects_dir else ""
+    lines.append(f"  rejected records: {summary.rejects}{where}")
+    if summary.dropped_images:
+        lines.append(f"  products kept without their unusable image: {summary.dropped_images}")
     lines.append(f"  pushed model: {summary.pushed_version_dir or 'not pushed'}")
+    if summary.report:
+        lines.append(f"  report: {summary.report}")
     return "\n".join(lines)
 
 
-__all__ = ["RunSummary", "latest_run_summary", "format_summary", "evaluation_metrics", "METRIC_NAME"]
+__all__ = ["DataAnomaly", "RunSummary", "latest_run_summary", "format_summary", "evaluation_metrics", "read_anomalies",
+           "METRIC_NAME"]

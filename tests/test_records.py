@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 from prodcat.examples import example_to_mapping, product_to_example
-from prodcat.records import Product, RecordError, iter_numbered_products, read_products, write_jsonl
+from prodcat.records import Product, ReadOptions, RecordError, iter_numbered_products, read_products, write_jsonl
 from prodcat.shopify_csv import strip_html
 
 PRODUCTS = [
@@ -118,7 +119,7 @@ def test_quarantine_collects_every_bad_record_and_keeps_the_good(tmp_path: Path)
     rejects: list[RecordError] = []
     products = list(iter_numbered_products(path, rejects))
     assert [(line, p.id) for line, p in products] == [(1, "a"), (5, "c")]
-    assert [(e.line, e.field) for e in rejects] == [(2, None), (3, "id")]
+    assert [(e.line, e.field) for e in rejects] == [(2, "title"), (3, "id")]
     assert "invalid UTF-8" in str(rejects[0]) and "duplicate id" in str(rejects[1])
 
 
@@ -136,3 +137,92 @@ def test_unknown_format_and_missing_file(tmp_path: Path) -> None:
         read_products(tmp_path / "p.xlsx")
     with pytest.raises(RecordError, match="file not found"):
         read_products(tmp_path / "nope.jsonl")
+
+
+# ----------------------------------------------------------------------------- hostile input
+def _read_all(path: Path, options: ReadOptions = ReadOptions()) -> tuple[list[tuple[int, str]], list[tuple]]:
+    rejects: list[RecordError] = []
+    products = [(line, p.id) for line, p in iter_numbered_products(path, rejects, options=options)]
+    return products, [(e.line, e.field, e.record_id) for e in rejects]
+
+
+def test_csv_broken_quoting_resumes_on_the_next_line_and_names_the_column(tmp_path: Path) -> None:
+    path = tmp_path / "p.csv"
+    path.write_text('id,title,category\na,"ok",2\nb,"never closed,2\nc,"Kite, red",2\nd,"x"junk,2\ne,plain,2\n'
+                    'f,"two\nlines",2\n', encoding="utf-8")
+    rejects: list[RecordError] = []
+    products = list(iter_numbered_products(path, rejects))
+    assert [(line, p.id) for line, p in products] == [(2, "a"), (4, "c"), (6, "e"), (7, "f")]
+    assert products[-1][1].title == "two\nlines", "a quoted cell may span lines"
+    assert [(e.line, e.field) for e in rejects] == [(3, "title"), (5, "title")]
+    assert "not closed on this line" in str(rejects[0]) and "broken quoting" in str(rejects[1])
+
+
+def test_csv_bad_bytes_nul_and_cell_counts_are_reported_per_row(tmp_path: Path) -> None:
+    path = tmp_path / "p.csv"
+    path.write_bytes(b'\xef\xbb\xbfid,title,description\r\n'
+                     b'a,Kite \xff red,d\r\n'  # invalid UTF-8 in one row only
+                     b'b,Kite,with \x00 NUL\r'  # lone CR line ending
+                     b'c,Kite,d,extra\n'
+                     b'd,Kite\n'
+                     b'\n'
+                     b'e,Kite,fine')  # no final line break
+    products, rejects = _read_all(path)
+    assert products == [(7, "e")]
+    assert rejects == [(2, "title", "a"), (3, "description", "b"), (4, None, "c"), (5, None, "d")]
+
+
+def test_jsonl_accepts_mixed_line_endings_and_boms_and_rejects_hostile_lines(tmp_path: Path) -> None:
+    path = tmp_path / "p.jsonl"
+    path.write_bytes(b'{"id": "a", "title": "t"}\r'
+                     b'\xef\xbb\xbf{"id": "b", "title": "t"}\r\n'  # a BOM where two files were concatenated
+                     b'{"id": "c", "title": "t", "tags": ' + b"[" * 50_000 + b"]" * 50_000 + b'}\n'
+                     b'{"id": ' + b"9" * 5_000 + b', "title": "t"}\n'
+                     b'{"id": "e", "title": "t \\ud800"}\n'
+                     b'{"id": "f", "title": "t", "notes": "\xc3\x28"}\n'
+                     b'{"id": "g", \xff "title": "t"}\n'
+                     b'{"id": "h", "title": "t"}')
+    products, rejects = _read_all(path)
+    assert products == [(1, "a"), (2, "b"), (8, "h")]
+    assert rejects == [(3, None, None), (4, None, None), (5, "title", "e"), (6, "notes", "f"), (7, None, None)]
+    utf16 = tmp_path / "u.jsonl"
+    utf16.write_bytes('{"id": "a", "title": "t"}\n'.encode("utf-16"))
+    with pytest.raises(RecordError, match="UTF-16"):
+        read_products(utf16)
+
+
+def test_field_length_and_image_limits(tmp_path: Path) -> None:
+    (tmp_path / "big.png").write_bytes(b"\x89PNG" + b"\0" * 2_000)
+    path = _write_jsonl(tmp_path / "p.jsonl", [
+        {"id": "a", "title": "x" * 11},
+        {"id": "b", "title": "t", "tags": ["ok", "y" * 11]},
+        {"id": "c", "title": "t", "image": "big.png"},
+        {"id": "d", "title": "t", "image": "no.png"},
+        {"id": "e", "title": "x" * 10, "image": "data:image/png;base64," + "A" * 4_000},
+    ])
+    options = ReadOptions(max_field_chars=10, max_image_bytes=1_000)
+    products, rejects = _read_all(path, options)
+    assert products == []
+    assert rejects == [(1, "title", "a"), (2, "tags", "b"), (3, "image", "c"), (4, "image", "d"), (5, "image", "e")]
+    kept = list(iter_numbered_products(path, [], options=dataclasses.replace(options, keep_bad_images=True)))
+    assert [(line, p.id, p.image, bool(p.image_error)) for line, p in kept] == [
+        (3, "c", None, True), (4, "d", None, True), (5, "e", None, True)]
+
+
+def test_duplicate_ids_across_files_keep_the_first(tmp_path: Path) -> None:
+    _write_jsonl(tmp_path / "a.jsonl", [{"id": "x", "title": "first"}])
+    (tmp_path / "b.csv").write_text("id,title\ny,other\nx,second\n", encoding="utf-8")
+    rejects: list[RecordError] = []
+    assert [p.title for p in read_products(tmp_path, rejects)] == ["first", "other"]
+    assert [(Path(e.source).name, e.line, e.field) for e in rejects] == [("b.csv", 3, "id")]
+    assert f"first at {tmp_path / 'a.jsonl'}:1" in str(rejects[0])
+
+
+def test_tfrecord_with_a_record_that_is_not_an_example(tmp_path: Path) -> None:
+    path = tmp_path / "p.tfrecord"
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        writer.write(product_to_example(PRODUCTS[0]).SerializeToString())
+        writer.write(b"\x0a\xff")
+    rejects: list[RecordError] = []
+    assert [p.id for p in read_products(path, rejects)] == ["p1"]
+    assert [(e.line, e.field) for e in rejects] == [(2, None)] and "not a tf.Example" in str(rejects[0])

@@ -4,7 +4,8 @@ Greedy decoding takes the best level-1 class, then at each deeper level the best
 previous choice*, so a prediction is always a real path of the taxonomy. Beam search (width > 1)
 keeps several partial paths and picks the one with the highest product of level probabilities. Thresholds then cut the
 path at the last level whose confidence passes its floor; sensitive subtrees get stricter floors.
-Thresholds are constants of the exported graph: re-exporting with new ones needs no retraining.
+Thresholds (and per-level calibration temperatures) are constants of the exported graph:
+re-exporting with new ones needs no retraining (`prodcat tune-thresholds --export`).
 """
 
 from __future__ import annotations
@@ -49,6 +50,13 @@ def threshold_vectors(taxonomy: Taxonomy, thresholds: ThresholdConfig) -> list[n
     return vectors
 
 
+def calibrated(probs: tf.Tensor, temperature: float) -> tf.Tensor:
+    """softmax(log p / T): temperature scaling of a level's probabilities (same argmax)."""
+    if temperature == 1.0:
+        return probs
+    return tf.nn.softmax(tf.math.log(tf.maximum(probs, 1e-12)) / temperature, axis=-1)
+
+
 class HierarchicalDecoder(tf.Module):
     """Turns per-level probabilities into a thresholded, tree-consistent prediction."""
 
@@ -69,10 +77,13 @@ class HierarchicalDecoder(tf.Module):
             for k in range(1, self.depth)
         ]
         self.floors = [tf.constant(v) for v in threshold_vectors(taxonomy, thresholds)]
+        # Per-level calibration (softmax temperature); 1.0 leaves a level's probabilities as they are.
+        self.temperatures = [thresholds.temperature(k) for k in range(1, self.depth + 1)]
 
     def __call__(self, level_probs: Sequence[tf.Tensor]) -> dict[str, tf.Tensor]:
         if len(level_probs) != self.depth:
             raise ValueError(f"expected {self.depth} levels of probabilities, got {len(level_probs)}")
+        level_probs = [calibrated(p, t) for p, t in zip(level_probs, self.temperatures)]
         choices = self._beam_path(level_probs) if self.beam_width > 1 else self._greedy_path(level_probs)
         ids, names, confidences, valid, passed = [], [], [], [], []
         for k, (probs, choice) in enumerate(zip(level_probs, choices)):

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import logging
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
-from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
 from prodcat import features as F
@@ -22,6 +22,9 @@ from prodcat.trainer.decoding import HierarchicalDecoder
 from prodcat.trainer.local_cluster import WORKER_DIGESTS, TrainingJob, run_local_cluster
 from prodcat.trainer.model import build_model, compile_model, label_embeddings, model_feature_dims
 from prodcat.trainer.signatures import make_signatures
+
+if TYPE_CHECKING:  # a training worker need not import TFX's components (minutes of a restart on a busy host)
+    from tfx import v1 as tfx
 
 TRAINING_SUMMARY = "training_summary.json"
 _LOG = logging.getLogger("prodcat.trainer")
@@ -60,12 +63,18 @@ def input_dataset(
 
 
 def level_class_counts(dataset: tf.data.Dataset, level_sizes: Sequence[int]) -> list[np.ndarray]:
+    return _class_counts_and_batches(dataset, level_sizes)[0]
+
+
+def _class_counts_and_batches(dataset: tf.data.Dataset, level_sizes: Sequence[int]) -> tuple[list[np.ndarray], int]:
     counts = [np.zeros(size, dtype=np.int64) for size in level_sizes]
+    batches = 0
     for _, labels in dataset:
+        batches += 1
         for k, size in enumerate(level_sizes, start=1):
             values = np.reshape(labels[F.level_output(k)].numpy(), [-1])
             counts[k - 1] += np.bincount(values[values >= 0], minlength=size)
-    return counts
+    return counts, batches
 
 
 def class_weights(counts: np.ndarray, scheme: str) -> list[float] | None:
@@ -98,6 +107,38 @@ class EpochLog(tf.keras.callbacks.Callback):
                      epoch + 1, logs.get("loss", float("nan")), logs.get("val_loss", float("nan")), accuracies)
 
 
+class ResumingBackup(tf.keras.callbacks.BackupAndRestore):
+    """BackupAndRestore that says what it restored, so a resumed training is visible in the log.
+
+    `epochs_restored`: epochs completed before this `fit` (0 for a fresh start); with a step
+    cadence the epoch that was interrupted is counted as not done.
+    """
+
+    def __init__(self, backup_dir: str, save_freq: str | int = "epoch") -> None:
+        super().__init__(backup_dir, save_freq=save_freq)
+        self.epochs_restored = 0
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        super().on_train_begin(logs)  # restores the backup, if there is one
+        state = getattr(self, "_training_state", None)
+        epoch = int(tf.keras.backend.get_value(state._ckpt_saved_epoch)) if state is not None else -1
+        step = int(tf.keras.backend.get_value(state._ckpt_saved_batch)) if state is not None else -1
+        if epoch < 0:
+            _LOG.info("no training state backed up in %s: training from epoch 1", self.backup_dir)
+        elif self.save_freq == "epoch":
+            self.epochs_restored = epoch + 1
+            _LOG.info("restored the training state backed up after epoch %d from %s: resuming at epoch %d",
+                      epoch + 1, self.backup_dir, epoch + 2)
+        elif step + 1 == (getattr(self, "params", None) or {}).get("steps"):  # backed up after the epoch's last step
+            self.epochs_restored = epoch + 1
+            _LOG.info("restored the training state backed up after epoch %d from %s: resuming at epoch %d",
+                      epoch + 1, self.backup_dir, epoch + 2)
+        else:
+            self.epochs_restored = epoch
+            _LOG.info("restored the training state backed up in epoch %d after step %d from %s: resuming "
+                      "epoch %d at step %d", epoch + 1, step + 1, self.backup_dir, epoch + 1, step + 2)
+
+
 def train(
     config: Config, level_sizes: Sequence[int], train_data: tf.data.Dataset, eval_data: tf.data.Dataset,
     feature_dims: dict | None = None, label_vectors: Sequence[np.ndarray] | None = None, log_dir: str | None = None, backup_dir: str | None = None, strategy: tf.distribute.Strategy | None = None,
@@ -105,7 +146,10 @@ def train(
     """Builds, compiles and fits the model under `strategy` (default: the environment's)."""
     model_cfg: ModelConfig = config.model
     strategy = strategy or distribution.strategy_from_environment()
-    counts = level_class_counts(train_data, level_sizes)
+    counts, batches = _class_counts_and_batches(train_data, level_sizes)
+    if backup_dir and isinstance(config.training.checkpoint_every, int):
+        # Resuming mid-epoch needs the epoch's length, which Keras cannot infer from record files.
+        train_data = train_data.apply(tf.data.experimental.assert_cardinality(batches))
     weights = [class_weights(c, model_cfg.class_weighting) for c in counts]
     _LOG.info("training with %s (%d worker(s), %d replica(s))", type(strategy).__name__,
               distribution.cluster_workers(), strategy.num_replicas_in_sync)
@@ -117,14 +161,19 @@ def train(
             monitor="val_loss", patience=model_cfg.early_stopping_patience, restore_best_weights=True
         )
     ]
-    if backup_dir:
-        callbacks.append(tf.keras.callbacks.BackupAndRestore(backup_dir))
+    backup = None
+    if backup_dir:  # before the loggers: an epoch in the log is an epoch backed up
+        backup = ResumingBackup(backup_dir, save_freq=config.training.checkpoint_every)
+        callbacks.append(backup)
     if log_dir:
         callbacks.append(tf.keras.callbacks.TensorBoard(log_dir=log_dir, update_freq="epoch"))
     callbacks.append(EpochLog(len(level_sizes)))
     history = model.fit(train_data, validation_data=eval_data, epochs=model_cfg.epochs, callbacks=callbacks, verbose=0)
+    epochs_restored = backup.epochs_restored if backup is not None else 0
     summary = {
-        "epochs_run": len(history.history.get("loss", [])),
+        # A resumed training: `history` covers the epochs after the restored ones only.
+        "epochs_run": epochs_restored + len(history.history.get("loss", [])),
+        "epochs_restored": epochs_restored,
         "history": {k: [float(v) for v in vals] for k, vals in history.history.items()},
         "train_examples_per_level": [int(c.sum()) for c in counts],
         "classes_seen_per_level": [int((c > 0).sum()) for c in counts],
@@ -145,9 +194,10 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         transform_output=fn_args.transform_output, serving_model_dir=fn_args.serving_model_dir,
         model_run_dir=fn_args.model_run_dir, custom_config=dict(fn_args.custom_config or {}),
     )
-    workers = ModuleConfig.from_custom_config(job.custom_config).config.training.workers
+    training = ModuleConfig.from_custom_config(job.custom_config).config.training
+    workers = training.workers
     if workers > 1 and distribution.cluster_workers() == 1:
-        digests = run_local_cluster(job, workers)
+        digests = run_local_cluster(job, workers, max_restarts=training.max_restarts)
         if len({d["digest"] for d in digests}) != 1:
             raise RuntimeError(f"training workers disagree on the final weights: {digests}")
         return
@@ -156,9 +206,9 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
 
 def train_job(job: TrainingJob, dataset_factory=tfrecord_dataset_factory, worker_index: int | None = None) -> None:  # noqa: ANN001
     """Trains and exports one model; the same code in the Trainer process and in each worker."""
-    # First: a multi-worker strategy must configure collective ops before any other TF call.
-    strategy = distribution.strategy_from_environment()
-    module_config = ModuleConfig.from_custom_config(job.custom_config)
+    module_config = ModuleConfig.from_custom_config(job.custom_config)  # plain Python, no TF yet
+    # First TF call: a multi-worker strategy must configure collective ops before any other.
+    strategy = distribution.strategy_from_environment(module_config.config.training.collective_timeout_s)
     config, taxonomy = module_config.config, module_config.taxonomy()
     tft_output = tft.TFTransformOutput(job.transform_output)
     level_sizes = taxonomy.level_sizes()

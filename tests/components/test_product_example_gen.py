@@ -1,4 +1,4 @@
-"""ProductExampleGen's executor on small product files: labels, images, shop splits, rejects."""
+"""ProductExampleGen's executor on small product files (labels, images, shop splits, rejects) and on a fuzz corpus."""
 
 from __future__ import annotations
 
@@ -13,10 +13,18 @@ from tfx.proto import example_gen_pb2
 from tfx.types import standard_artifacts, standard_component_specs
 from tfx.utils import proto_utils
 
-from prodcat.components.product_example_gen import BadRecordsError, Executor, make_custom_config
+from prodcat.components.product_example_gen import (
+    DROPPED_IMAGES_DIR,
+    BadRecordsError,
+    Executor,
+    make_custom_config,
+    read_rejects,
+)
 from prodcat.config import Config, IngestConfig, SplitConfig
+from prodcat.fuzz import DATA_DIR, KINDS, FuzzConfig, FuzzManifest, FuzzRecord, write_fuzz_corpus
 from prodcat.module_config import ModuleConfig
 from prodcat.pipeline.pipeline import split_config
+from prodcat.reporting.summary import RunSummary, count_rejects, format_summary
 from prodcat.taxonomy import Taxonomy
 
 
@@ -25,13 +33,18 @@ def _run(tmp_path: Path, taxonomy: Taxonomy, rows: list, config: Config) -> Path
     data.mkdir(exist_ok=True)
     (data / "products.jsonl").write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows),
                                          encoding="utf-8")
+    return _execute(tmp_path, data, "*.jsonl", taxonomy, config)
+
+
+def _execute(tmp_path: Path, data: Path, pattern: str, taxonomy: Taxonomy, config: Config) -> Path:
+    """Runs the executor as TFX would, on the product files matching `pattern` in `data`."""
     taxonomy_path = taxonomy.save(tmp_path / "taxonomy.txt")
     examples = standard_artifacts.Examples()
     examples.uri = str(tmp_path / "examples")
     exec_properties = {
         standard_component_specs.INPUT_BASE_KEY: str(data),
         standard_component_specs.INPUT_CONFIG_KEY: proto_utils.proto_to_json(example_gen_pb2.Input(
-            splits=[example_gen_pb2.Input.Split(name="products", pattern="*.jsonl")])),
+            splits=[example_gen_pb2.Input.Split(name="products", pattern=pattern)])),
         standard_component_specs.OUTPUT_CONFIG_KEY: proto_utils.proto_to_json(split_config(config)),
         standard_component_specs.CUSTOM_CONFIG_KEY: proto_utils.proto_to_json(
             make_custom_config(ModuleConfig(config, str(taxonomy_path)).to_custom_config())),
@@ -68,15 +81,15 @@ def test_shop_split_keeps_every_shop_on_one_side(tmp_path: Path, tiny_google: Ta
         assert image.format == "JPEG" and image.size == (256, 128), "images are normalised at ingestion"
     broken = [e for e in everything if _value(e, "id") == b"p5"][0]
     assert _value(broken, "image") == b"", "an undecodable image is dropped, the product kept"
-    rejects = [json.loads(line) for f in (uri / "Rejects").glob("*.jsonl") for line in f.read_text().splitlines()]
-    assert [(r["line"], r["field"]) for r in rejects] == [(6, "image")]
+    assert read_rejects(str(uri)) == [], "a product kept without its image is not a bad record"
+    assert [(r["line"], r["field"], r["id"]) for r in read_rejects(str(uri), DROPPED_IMAGES_DIR)] == [(6, "image", "p5")]
 
 
 def test_bad_record_fails_the_component_with_its_location(tmp_path: Path, tiny_google: Taxonomy) -> None:
     rows = [{"id": "a", "title": "kite", "category": "2"}, {"id": "b", "title": "kite", "category": "Toys > Drones"}]
-    with pytest.raises(Exception, match=r"products.jsonl:2: field 'category'.*'Toys > Drones' is not in the taxonomy") as info:
+    with pytest.raises(BadRecordsError, match=r"products.jsonl:2: field 'category'.*'Toys > Drones' is not in the taxonomy"):
         _run(tmp_path, tiny_google, rows, Config())
-    assert "BadRecordsError" in repr(info.value) or isinstance(info.value, BadRecordsError)
+    assert not any((tmp_path / "examples").iterdir()), "a failed run leaves no output behind"
 
 
 def test_quarantine_writes_rejects_and_keeps_the_good(tmp_path: Path, tiny_google: Taxonomy) -> None:
@@ -87,3 +100,65 @@ def test_quarantine_writes_rejects_and_keeps_the_good(tmp_path: Path, tiny_googl
     assert sorted(_value(e, "id") for e in kept) == sorted(f"g{i}".encode() for i in range(20))
     rejects = [json.loads(line) for f in (uri / "Rejects").glob("*.jsonl") for line in f.read_text().splitlines()]
     assert sorted((r["line"], r["field"]) for r in rejects) == [(21, None), (22, "category"), (23, "id")]
+
+
+# ----------------------------------------------------------------------------- the fuzz corpus
+def _reported(rejects: list[dict]) -> list[tuple[str, int, str | None, str | None]]:
+    return [(Path(r["source"]).name, r["line"], r["field"], r["id"]) for r in rejects]
+
+
+def _expected(records: list[FuzzRecord]) -> list[tuple[str, int, str | None, str | None]]:
+    return [(r.file, r.line, r.field, r.id) for r in records]
+
+
+def _ingest_config(manifest: FuzzManifest, on_bad_record: str, on_bad_image: str) -> Config:
+    return Config(ingest=IngestConfig(on_bad_record=on_bad_record, on_bad_image=on_bad_image,
+                                      max_field_chars=manifest.config.max_field_chars,
+                                      max_image_bytes=manifest.config.max_image_bytes))
+
+
+def test_fuzz_corpus_keeps_exactly_the_good_and_rejects_exactly_the_bad(tmp_path: Path, tiny_google: Taxonomy) -> None:
+    """10,000 good and 1,000 bad records (every kind in prodcat.fuzz.KINDS) in JSONL and CSV files."""
+    manifest = write_fuzz_corpus(tmp_path / "corpus", tiny_google, FuzzConfig(n_good=10_000, n_bad=1_000, seed=7))
+    assert {r.kind for r in manifest.records} == set(KINDS), "the corpus covers every kind"
+    uri = _execute(tmp_path, tmp_path / "corpus" / DATA_DIR, "*", tiny_google,
+                   _ingest_config(manifest, "quarantine", "reject"))
+
+    kept = [_value(e, "id").decode() for e in _read(uri / "Split-train") + _read(uri / "Split-eval")]
+    assert len(kept) == len(set(kept)) == 10_000, "each good product exactly once"
+    assert set(kept) == manifest.kept_ids("reject")
+
+    rejects = read_rejects(str(uri))
+    assert len(rejects) == 1_000
+    assert _reported(rejects) == _expected(manifest.rejected("reject")), "file, line, field and id of each bad record"
+    assert all(r["error"] and Path(r["source"]).parent == tmp_path / "corpus" / DATA_DIR for r in rejects)
+    assert read_rejects(str(uri), DROPPED_IMAGES_DIR) == []
+
+    assert count_rejects(str(uri)) == 1_000
+    summary = RunSummary("run", [], {}, None, None, rejects=count_rejects(str(uri)), rejects_dir=str(uri / "Rejects"))
+    assert f"rejected records: 1000 (listed in {uri / 'Rejects'})" in format_summary(summary, None, 3)
+
+
+def test_fuzz_corpus_with_drop_image_keeps_products_whose_image_is_bad(tmp_path: Path, tiny_google: Taxonomy) -> None:
+    manifest = write_fuzz_corpus(tmp_path / "corpus", tiny_google, FuzzConfig(n_good=600, n_bad=150, seed=3))
+    uri = _execute(tmp_path, tmp_path / "corpus" / DATA_DIR, "*", tiny_google,
+                   _ingest_config(manifest, "quarantine", "drop_image"))
+    kept = {_value(e, "id").decode(): e for e in _read(uri / "Split-train") + _read(uri / "Split-eval")}
+    assert set(kept) == manifest.kept_ids("drop_image")
+    assert _reported(read_rejects(str(uri))) == _expected(manifest.rejected("drop_image"))
+    dropped = manifest.dropped_images("drop_image")
+    assert dropped and _reported(read_rejects(str(uri), DROPPED_IMAGES_DIR)) == _expected(dropped)
+    assert all(_value(kept[r.id], "image") == b"" for r in dropped), "kept without the image"
+    assert count_rejects(str(uri), DROPPED_IMAGES_DIR) == len(dropped)
+
+
+def test_fuzz_corpus_with_policy_fail_names_the_first_bad_record(tmp_path: Path, tiny_google: Taxonomy) -> None:
+    manifest = write_fuzz_corpus(tmp_path / "corpus", tiny_google, FuzzConfig(n_good=300, n_bad=60, seed=5))
+    first = manifest.rejected("drop_image")[0]
+    with pytest.raises(BadRecordsError) as info:
+        _execute(tmp_path, tmp_path / "corpus" / DATA_DIR, "*", tiny_google, _ingest_config(manifest, "fail", "drop_image"))
+    error = info.value
+    assert (Path(error.source).name, error.line, error.field) == (first.file, first.line, first.field)
+    where = f"{first.file}:{first.line}:" + (f" field '{first.field}'" if first.field else "")
+    assert where in str(error) and f"{len(manifest.rejected('drop_image'))} bad records in total" in str(error)
+    assert not any((tmp_path / "examples").iterdir()), "nothing partially written is left as output"

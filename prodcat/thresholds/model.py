@@ -1,0 +1,213 @@
+"""The TensorFlow side of threshold tuning: a trained model's eval predictions, and re-exporting it
+with other thresholds (no retraining).
+
+Both rebuild exactly what the Trainer exports (`trainer/signatures.py`): the Keras model from the
+exported SavedModel, the Transform graph it was trained with and `HierarchicalDecoder`, so the
+tuned thresholds are measured on the confidences serving computes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from prodcat import features as F
+from prodcat.config import Config, ThresholdConfig
+from prodcat.taxonomy import Taxonomy
+from prodcat.thresholds.tuning import EvalPredictions
+
+ASSETS_EXTRA = "assets.extra"
+CONFIG_ASSET = "prodcat_config.json"
+TAXONOMY_ASSET = "taxonomy.txt"
+REPORT_ASSET = "threshold_tuning.json"
+
+
+class ModelError(ValueError):
+    """A model directory prodcat cannot tune (not a prodcat export, no assets)."""
+
+
+@dataclasses.dataclass
+class TrainedModel:
+    """An exported prodcat model, reloaded: the Keras model and the Transform graph it serves with."""
+
+    model_dir: str
+    keras_model: object
+    tft_output: object
+    config: Config
+    taxonomy: Taxonomy
+
+    @property
+    def thresholds(self) -> ThresholdConfig:
+        return self.config.thresholds
+
+
+def read_model_config(model_dir: str) -> tuple[Config, Taxonomy]:
+    """The config and taxonomy an exported model carries in assets.extra."""
+    import tensorflow as tf
+
+    extra = os.path.join(model_dir, ASSETS_EXTRA)
+    try:
+        with tf.io.gfile.GFile(os.path.join(extra, CONFIG_ASSET)) as handle:
+            config = Config.model_validate(json.loads(handle.read()))
+        with tf.io.gfile.GFile(os.path.join(extra, TAXONOMY_ASSET)) as handle:
+            taxonomy = Taxonomy.from_google_text(handle.read(), source=os.path.join(extra, TAXONOMY_ASSET))
+    except tf.errors.NotFoundError as err:
+        raise ModelError(f"{model_dir}: not a prodcat model export ({err.message})") from None
+    return config, taxonomy
+
+
+def load_model(model_dir: str, transform_graph_dir: str) -> TrainedModel:
+    """Reloads an exported model (`.../Format-Serving` or a pushed version directory)."""
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401  (the Transform graph's SentencePiece ops)
+    import tensorflow_transform as tft
+
+    import prodcat.trainer.model  # noqa: F401  (registers the custom Keras layers)
+
+    config, taxonomy = read_model_config(model_dir)
+    keras_model = tf.keras.models.load_model(model_dir, compile=False)
+    return TrainedModel(model_dir, keras_model, tft.TFTransformOutput(transform_graph_dir), config, taxonomy)
+
+
+def _text(value: object) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def eval_predictions(
+    model: TrainedModel, example_files: Sequence[str], max_products: int = 20000, with_probs: bool = False,
+    batch_size: int = 256,
+) -> EvalPredictions:
+    """Decodes the labelled products of `example_files` (gzipped tf.Example TFRecords, an
+    ExampleGen split) as the serving graph does with thresholds off; the first `max_products`.
+
+    `with_probs` keeps the per-level probabilities and labels (for calibration; products x
+    categories floats).
+    """
+    import tensorflow as tf
+
+    from prodcat.trainer.decoding import HierarchicalDecoder
+
+    taxonomy, depth = model.taxonomy, model.taxonomy.depth
+    raw_spec = dict(model.tft_output.raw_feature_spec())
+    tft_layer = model.tft_output.transform_features_layer()
+    keras_model = model.keras_model
+    inputs = list(keras_model.input.keys()) if isinstance(keras_model.input, dict) else [F.TOKENS]
+    decoder = HierarchicalDecoder(taxonomy, model.thresholds, beam_width=model.thresholds.beam_width)
+
+    @tf.function
+    def run(serialized: tf.Tensor) -> dict:
+        parsed = tf.io.parse_example(serialized, raw_spec)
+        transformed = tft_layer(parsed)
+        outputs = keras_model({name: transformed[name] for name in inputs}, training=False)
+        probs = [outputs[F.level_output(k)] for k in range(1, depth + 1)]
+        labels = [tf.reshape(transformed[F.level_label(k)], [-1]) for k in range(1, depth + 1)]
+        decoded = decoder(probs)
+        ids, category = parsed[F.ID], parsed[F.CATEGORY]
+        if isinstance(category, tf.SparseTensor):
+            category = tf.sparse.to_dense(category, default_value="")
+        if isinstance(ids, tf.SparseTensor):
+            ids = tf.sparse.to_dense(ids, default_value="")
+        return {"probs": probs, "labels": labels, "id": tf.reshape(ids, [tf.shape(serialized)[0], -1])[:, 0],
+                "category": tf.reshape(category, [tf.shape(serialized)[0], -1])[:, 0],
+                "level_ids": decoded[F.OUT_LEVEL_IDS], "confidences": decoded[F.OUT_LEVEL_CONFIDENCES],
+                "full_depth": decoded[F.OUT_FULL_DEPTH]}
+
+    dataset = tf.data.TFRecordDataset(list(example_files), compression_type="GZIP").take(max_products).batch(batch_size)
+    out = EvalPredictions([], [], [], np.zeros((0, depth), np.float32),
+                          [] if with_probs else None, [] if with_probs else None)
+    confidences, probs, labels = [], [[] for _ in range(depth)], [[] for _ in range(depth)]
+    for batch in dataset:
+        result = run(batch)
+        keep = np.array([_text(c) in taxonomy for c in result["category"].numpy()], bool)
+        level_ids = result["level_ids"].numpy()[keep]
+        full_depth = result["full_depth"].numpy()[keep]
+        out.product_ids += [_text(v) for v in result["id"].numpy()[keep]]
+        out.true_ids += [_text(v) for v in result["category"].numpy()[keep]]
+        out.path_ids += [[_text(v) for v in row[:d]] for row, d in zip(level_ids, full_depth)]
+        confidences.append(result["confidences"].numpy()[keep])
+        if with_probs:
+            for k in range(depth):
+                probs[k].append(result["probs"][k].numpy()[keep])
+                labels[k].append(result["labels"][k].numpy()[keep])
+    out.confidences = np.concatenate(confidences) if confidences else np.zeros((0, depth), np.float32)
+    if with_probs:
+        out.level_probs = [np.concatenate(p) if p else np.zeros((0, 0), np.float32) for p in probs]
+        out.level_labels = [np.concatenate(y) if y else np.zeros(0, np.int64) for y in labels]
+    return out
+
+
+def decoder_for(model: TrainedModel, predictions: EvalPredictions, batch_size: int = 1024):  # noqa: ANN201
+    """decode(temperatures) -> (path ids, confidences) of the stored eval probabilities, with the
+    serving graph's decoder (so calibrated confidences are the ones serving will compute)."""
+    import tensorflow as tf
+
+    from prodcat.trainer.decoding import HierarchicalDecoder
+
+    def decode(temperatures: Sequence[float]) -> tuple[list[list[str]], np.ndarray]:
+        thresholds = model.thresholds.model_copy(update={"temperatures": tuple(float(t) for t in temperatures)})
+        decoder = HierarchicalDecoder(model.taxonomy, thresholds, beam_width=thresholds.beam_width)
+        paths, confidences = [], []
+        for start in range(0, len(predictions), batch_size):
+            decoded = decoder([tf.constant(p[start:start + batch_size]) for p in predictions.level_probs])
+            level_ids = decoded[F.OUT_LEVEL_IDS].numpy()
+            full_depth = decoded[F.OUT_FULL_DEPTH].numpy()
+            paths += [[_text(v) for v in row[:d]] for row, d in zip(level_ids, full_depth)]
+            confidences.append(decoded[F.OUT_LEVEL_CONFIDENCES].numpy())
+        return paths, np.concatenate(confidences)
+
+    return decode
+
+
+def export_model(model: TrainedModel, thresholds: ThresholdConfig, export_dir: str, report: dict | None = None) -> str:
+    """Saves the model again with `thresholds` in its decoder: the Trainer's three signatures, the
+    original assets.extra (taxonomy, warm-up requests, training summary) with the config's
+    `thresholds` replaced and the tuning report beside it."""
+    import tensorflow as tf
+
+    from prodcat.trainer.decoding import HierarchicalDecoder
+    from prodcat.trainer.signatures import make_signatures
+
+    decoder = HierarchicalDecoder(model.taxonomy, thresholds, beam_width=thresholds.beam_width)
+    signatures = make_signatures(model.keras_model, model.tft_output, decoder)
+    model.keras_model.save(export_dir, save_format="tf", signatures=signatures)
+    source, target = os.path.join(model.model_dir, ASSETS_EXTRA), os.path.join(export_dir, ASSETS_EXTRA)
+    tf.io.gfile.makedirs(target)
+    for name in tf.io.gfile.listdir(source):
+        if name not in (CONFIG_ASSET, REPORT_ASSET) and not tf.io.gfile.isdir(os.path.join(source, name)):
+            tf.io.gfile.copy(os.path.join(source, name), os.path.join(target, name), overwrite=True)
+    config = model.config.model_copy(update={"thresholds": thresholds})
+    with tf.io.gfile.GFile(os.path.join(target, CONFIG_ASSET), "w") as handle:
+        handle.write(config.model_dump_json(indent=2))
+    if report is not None:
+        with tf.io.gfile.GFile(os.path.join(target, REPORT_ASSET), "w") as handle:
+            handle.write(json.dumps(report, indent=2))
+    return export_dir
+
+
+def publish_new_version(model: TrainedModel, thresholds: ThresholdConfig, serving_base: str,
+                        report: dict | None = None) -> str:
+    """Exports into a new numbered version under `serving_base`, atomically: written into a hidden
+    staging directory (ignored by model servers, as the Pusher's) and renamed into place."""
+    from tfx.dsl.io import fileio
+
+    from prodcat.components.atomic_pusher import staging_dir
+
+    fileio.makedirs(serving_base)
+    existing = [int(name.rstrip("/")) for name in fileio.listdir(serving_base) if name.rstrip("/").isdigit()]
+    version = str(max([int(time.time()), *(v + 1 for v in existing)]))
+    staging = staging_dir(serving_base, version)
+    if fileio.exists(staging):
+        fileio.rmtree(staging)
+    try:
+        export_model(model, thresholds, staging, report)
+        final = os.path.join(serving_base, version)
+        fileio.rename(staging, final)
+    finally:
+        if fileio.exists(staging):
+            fileio.rmtree(staging)
+    return final

@@ -1,0 +1,256 @@
+"""`prodcat tune-thresholds` over a finished run: its model and eval split from ML Metadata, the
+tuned thresholds written into a config file and, optionally, a new serving version.
+
+Which model: the one the run's latest push published (that is what serves), else the newest
+model trained. Its Transform graph is the one its Trainer read, its eval split the one its
+Evaluator scored (else the split its Transform read), all found through MLMD's lineage.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+import yaml
+
+from prodcat.config import Config, ThresholdConfig, load_config
+
+EVAL_SPLIT = "eval"
+
+
+class RunError(LookupError):
+    """A run directory without what tuning needs; the message says what is missing."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RunArtifacts:
+    output_dir: Path
+    model_dir: str                 # the exported SavedModel (…/Format-Serving)
+    pushed_version_dir: str | None  # where that model serves, if it was pushed
+    transform_graph_dir: str
+    eval_files: list[str]
+    producer: str                  # node that produced the model (Trainer, ThresholdTuner)
+
+    @property
+    def serving_base(self) -> str | None:
+        return str(Path(self.pushed_version_dir).parent) if self.pushed_version_dir else None
+
+
+# ----------------------------------------------------------------------------- ML Metadata
+def _store(metadata_path: Path):  # noqa: ANN202
+    from ml_metadata.metadata_store import metadata_store
+    from ml_metadata.proto import metadata_store_pb2
+
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = str(metadata_path)
+    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    return metadata_store.MetadataStore(config)
+
+
+def _finished(execution) -> bool:  # noqa: ANN001
+    from ml_metadata.proto import metadata_store_pb2
+
+    return execution.last_known_state in (metadata_store_pb2.Execution.COMPLETE, metadata_store_pb2.Execution.CACHED)
+
+
+def _node_executions(store, node_id: str) -> list:  # noqa: ANN001
+    """Finished executions of a pipeline node (any pipeline in the store), newest first."""
+    executions = []
+    for context in store.get_contexts_by_type("node"):
+        if context.name.split(".", 1)[-1] == node_id:
+            executions += [e for e in store.get_executions_by_context(context.id) if _finished(e)]
+    return sorted(executions, key=lambda e: (e.create_time_since_epoch, e.id), reverse=True)
+
+
+def _artifacts(store, execution_id: int, output: bool) -> dict[str, list]:  # noqa: ANN001
+    from ml_metadata.proto import metadata_store_pb2
+
+    kinds = ((metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT) if output
+             else (metadata_store_pb2.Event.INPUT, metadata_store_pb2.Event.DECLARED_INPUT))
+    events = [e for e in store.get_events_by_execution_ids([execution_id]) if e.type in kinds]
+    by_id = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in events])}
+    out: dict[str, list] = {}
+    for event in events:
+        key = event.path.steps[0].key if event.path.steps else ""
+        out.setdefault(key, []).append(by_id[event.artifact_id])
+    return out
+
+
+def _producer(store, artifact_id: int):  # noqa: ANN001, ANN202
+    from ml_metadata.proto import metadata_store_pb2
+
+    events = [e for e in store.get_events_by_artifact_ids([artifact_id])
+              if e.type in (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)]
+    if not events:
+        return None, ""
+    execution = store.get_executions_by_id([events[0].execution_id])[0]
+    node = next((c.name.split(".", 1)[-1] for c in store.get_contexts_by_execution(execution.id) if c.type == "node"), "")
+    return execution, node
+
+
+def _consumers(store, artifact_id: int) -> list:  # noqa: ANN001
+    from ml_metadata.proto import metadata_store_pb2
+
+    ids = [e.execution_id for e in store.get_events_by_artifact_ids([artifact_id])
+           if e.type in (metadata_store_pb2.Event.INPUT, metadata_store_pb2.Event.DECLARED_INPUT)]
+    return store.get_executions_by_id(ids) if ids else []
+
+
+def _serving_dir(model_uri: str) -> str:
+    from tfx.utils import path_utils
+
+    return path_utils.serving_model_path(model_uri)
+
+
+def find_run_artifacts(output_dir: str | os.PathLike) -> RunArtifacts:
+    """The model to tune, its Transform graph and its eval split, for a finished run's output dir."""
+    output = Path(output_dir).expanduser().resolve()
+    if not output.is_dir():
+        raise RunError(f"{output}: no such run directory")
+    metadata = output / "metadata.sqlite"
+    if not metadata.exists():
+        raise RunError(f"{output}: no metadata.sqlite here; pass the --output directory of a `prodcat run`")
+    store = _store(metadata)
+
+    model, pushed_dir = None, None
+    for execution in _node_executions(store, "Pusher"):
+        outputs = _artifacts(store, execution.id, output=True)
+        pushed = (outputs.get("pushed_model") or [None])[0]
+        if pushed is not None and pushed.custom_properties["pushed"].int_value:
+            model = (_artifacts(store, execution.id, output=False).get("model") or [None])[0]
+            pushed_dir = pushed.custom_properties["pushed_destination"].string_value or None
+            if model is not None:
+                break
+    if model is None:
+        for node, key in (("ThresholdTuner", "tuned_model"), ("Trainer", "model")):
+            for execution in _node_executions(store, node):
+                model = (_artifacts(store, execution.id, output=True).get(key) or [None])[0]
+                if model is not None:
+                    break
+            if model is not None:
+                break
+    if model is None:
+        raise RunError(f"{output}: the run has no trained model (did its Trainer finish?)")
+    model_dir = _serving_dir(model.uri)
+    if not Path(model_dir, "saved_model.pb").exists():
+        raise RunError(f"{output}: the run's model {model_dir} is missing (artifacts deleted?)")
+
+    producer, node = _producer(store, model.id)
+    inputs = _artifacts(store, producer.id, output=False) if producer is not None else {}
+    transform = (inputs.get("transform_graph") or [None])[0]
+    if transform is None and "model" in inputs:  # a tuned model: its Trainer read the Transform graph
+        trainer, _ = _producer(store, inputs["model"][0].id)
+        transform = (_artifacts(store, trainer.id, output=False).get("transform_graph") or [None])[0] if trainer else None
+    if transform is None:
+        raise RunError(f"{output}: cannot find the Transform graph the model {model_dir} was trained with")
+
+    examples = None
+    for consumer in sorted(_consumers(store, model.id), key=lambda e: e.id, reverse=True):
+        consumer_inputs = _artifacts(store, consumer.id, output=False)
+        if consumer_inputs.get("examples") and (consumer_inputs.get("model") or [None])[0] is not None \
+                and consumer_inputs["model"][0].id == model.id:
+            examples = consumer_inputs["examples"][0]
+            break
+    if examples is None:
+        transform_run, _ = _producer(store, transform.id)
+        if transform_run is not None:
+            examples = (_artifacts(store, transform_run.id, output=False).get("examples") or [None])[0]
+    if examples is None:
+        raise RunError(f"{output}: cannot find the examples the model {model_dir} was evaluated on")
+    split = Path(examples.uri, f"Split-{EVAL_SPLIT}")
+    files = sorted(str(p) for p in split.glob("*") if p.is_file())
+    if not files:
+        raise RunError(f"{output}: the eval split {split} has no files")
+    return RunArtifacts(output, model_dir, pushed_dir, transform.uri, files, node or "Trainer")
+
+
+# ----------------------------------------------------------------------------- config file
+def write_config(path: str | os.PathLike, thresholds: ThresholdConfig, base: Config) -> Path:
+    """Writes the tuned thresholds into a config file (atomically).
+
+    An existing file keeps everything but `thresholds.per_level`, `overrides` and
+    `temperatures`; a new file gets the run's whole config with the tuned thresholds. YAML or
+    JSON by the file's suffix (JSON is YAML, so `prodcat run --config` reads either). Comments of
+    an existing YAML file are not kept.
+    """
+    path = Path(path).expanduser()
+    tuned = thresholds.model_dump(mode="json")
+    if path.exists():
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if not isinstance(raw, dict):
+            raise ValueError(f"{path}: expected a mapping at the top level")
+        section = dict(raw.get("thresholds") or {})
+        for key in ("per_level", "overrides", "temperatures"):
+            if tuned[key] or key in section:
+                section[key] = tuned[key]
+        raw["thresholds"] = section
+    else:
+        raw = base.model_copy(update={"thresholds": thresholds}).model_dump(mode="json")
+    text = json.dumps(raw, indent=2) + "\n" if path.suffix == ".json" else yaml.safe_dump(raw, sort_keys=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    try:
+        load_config(tmp)  # never leave a config prodcat cannot read
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+# ----------------------------------------------------------------------------- the command
+@dataclasses.dataclass(frozen=True)
+class TuneRunOutcome:
+    artifacts: RunArtifacts
+    result: object  # TuningResult
+    written: Path | None
+    exported: str | None
+
+
+def tune_run(output_dir: str | os.PathLike, target_precision: float | None = None,
+             sensitive_precision: float | None = None, calibrate: bool | None = None,
+             write: str | os.PathLike | None = None, export: bool = False, max_products: int | None = None,
+             report: str | os.PathLike | None = None, serving_base: str | os.PathLike | None = None) -> TuneRunOutcome:
+    """Tunes the thresholds of a finished run's model; unset options come from the model's config
+    (`thresholds.tune`). Nothing is written when the overall target is not reachable.
+
+    `export`: the model re-exported with the tuned thresholds as a new version under
+    `serving_base` (default: the model base path the run pushed it to)."""
+    from prodcat.thresholds import model as tf_model
+    from prodcat.thresholds.search import ThresholdTuningError
+    from prodcat.thresholds.tuning import tune
+
+    for name, value in (("target precision", target_precision), ("sensitive precision", sensitive_precision)):
+        if value is not None and not 0.0 < value <= 1.0:
+            raise ValueError(f"{name} must be in (0, 1], got {value}")
+    artifacts = find_run_artifacts(output_dir)
+    if export and artifacts.pushed_version_dir is None:
+        raise ThresholdTuningError(f"{artifacts.output_dir}: the run pushed no model; nothing to re-export "
+                                   "(a model the Evaluator did not bless is not published by hand)")
+    config, _ = tf_model.read_model_config(artifacts.model_dir)
+    settings = config.thresholds.tune
+    target = settings.target_precision if target_precision is None else target_precision
+    sensitive = settings.sensitive_precision if sensitive_precision is None else sensitive_precision
+    calibrate = settings.calibrate if calibrate is None else calibrate
+    model = tf_model.load_model(artifacts.model_dir, artifacts.transform_graph_dir)
+    predictions = tf_model.eval_predictions(model, artifacts.eval_files, max_products or settings.max_products,
+                                            with_probs=calibrate)
+    result = tune(model.taxonomy, predictions, model.thresholds, target, sensitive, calibrate,
+                  tf_model.decoder_for(model, predictions) if calibrate else None)
+    details = result.as_dict() | {"model": artifacts.model_dir, "eval_files": artifacts.eval_files}
+    if report:
+        Path(report).write_text(json.dumps(details, indent=2) + "\n", encoding="utf-8")
+    if not result.reached:
+        return TuneRunOutcome(artifacts, result, None, None)
+    written = write_config(write, result.thresholds, config) if write else None
+    exported = None
+    if export:
+        if artifacts.pushed_version_dir is None:
+            raise ThresholdTuningError(f"{artifacts.output_dir}: the run pushed no model; nothing to re-export "
+                                       "(a model the Evaluator did not bless is not published by hand)")
+        exported = tf_model.publish_new_version(model, result.thresholds, str(serving_base or artifacts.serving_base),
+                                                details)
+    return TuneRunOutcome(artifacts, result, written, exported)

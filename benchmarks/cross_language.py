@@ -65,11 +65,13 @@ def split_by_language(products: list, taxonomy) -> tuple[list, dict[str, list]]:
     return train, {k: v for k, v in groups.items() if len(v) >= MIN_ROWS}
 
 
-# name -> (text encoder kind, model config overrides); the first one is prodcat's default.
-VARIANTS: dict[str, tuple[str, dict]] = {
-    "use_multilingual": ("use_multilingual", {}),
-    "use_m_path_dropout": ("use_multilingual", {"memorizing_path_dropout": 0.5}),
-    "ngrams_only": ("none", {}),
+# name -> (text encoder kind, model config overrides, text config overrides); the first is prodcat's default.
+VARIANTS: dict[str, tuple[str, dict, dict]] = {
+    "use_multilingual": ("use_multilingual", {}, {}),
+    "use_m_path_dropout": ("use_multilingual", {"memorizing_path_dropout": 0.5}, {}),
+    "use_m_title_only": ("use_multilingual", {}, {"embedding_fields": ["title"]}),
+    "use_m_with_description": ("use_multilingual", {}, {"embedding_fields": ["title", "product_type", "tags", "description"]}),
+    "ngrams_only": ("none", {}, {}),
 }
 
 
@@ -78,12 +80,13 @@ def train_variant(name: str, train_file: Path, taxonomy_path: str, work: Path, e
     from prodcat.config import Config
     from prodcat.pipeline import local_runner
 
-    encoder_kind, model_overrides = VARIANTS[name]
+    encoder_kind, model_overrides, text_overrides = VARIANTS[name]
     config = Config.model_validate({
         "pipeline_name": f"xlang-{name.replace('_', '-')}", "data": str(train_file), "taxonomy": taxonomy_path,
         "output_dir": str(work / name), "split": {"eval_fraction": 0.1},
         "model": {"epochs": epochs, **model_overrides},
-        "text": {"encoder": {"kind": encoder_kind, **({"max_tokens": 128} if encoder_kind != "none" else {})}},
+        "text": {"encoder": {"kind": encoder_kind, **({"max_tokens": 128} if encoder_kind != "none" else {})},
+                 **text_overrides},
         "evaluation": {"min_hierarchical_f1": 0.0, "min_coverage": 0.0, "max_f1_regression": 1.0},
     })
     prepared = local_runner.prepare(config)

@@ -23,9 +23,9 @@ from typing import Any
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from prodcat.reporting.mlmd import INPUT_EVENTS, LineageView, describe, lineage_subgraph, open_store
+from prodcat.reporting.mlmd import INPUT_EVENTS, STATE_NAMES, LineageView, describe, lineage_subgraph, open_store
 from prodcat.reporting.runs import (
-    STATE_NAMES, anomalies, anomaly_status, input_data, iso_time, json_number, prop, quote, split_counts,
+    anomalies, anomaly_status, input_data, iso_time, json_number, prop, quote, split_counts,
 )
 
 # pushed model <- Pusher <- model <- Trainer <- transform graph <- Transform <- examples <- ExampleGen,

@@ -14,6 +14,16 @@ from ml_metadata import errors
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+# What a user reads for an execution's last known state (runs, lineage and the run summary).
+STATE_NAMES = {
+    metadata_store_pb2.Execution.COMPLETE: "complete",
+    metadata_store_pb2.Execution.CACHED: "cached",
+    metadata_store_pb2.Execution.FAILED: "failed",
+    metadata_store_pb2.Execution.RUNNING: "running",
+    metadata_store_pb2.Execution.CANCELED: "canceled",
+    metadata_store_pb2.Execution.NEW: "new",
+}
+
 DEFAULT_PASSWORD_ENV = "PRODCAT_MLMD_PASSWORD"
 
 

@@ -18,20 +18,11 @@ from typing import Any
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from prodcat.reporting.mlmd import describe, lineage_subgraph, open_store
+from prodcat.reporting.mlmd import STATE_NAMES, describe, lineage_subgraph, open_store
 
 RUN_CONTEXT = "pipeline_run"
 HEADLINE_METRICS = ("example_count", "hierarchical_f1", "hierarchical_precision", "hierarchical_recall", "coverage",
                     "leaf_accuracy", "sensitive_predicted_precision", "sensitive_predictions")
-
-STATE_NAMES = {
-    metadata_store_pb2.Execution.COMPLETE: "complete",
-    metadata_store_pb2.Execution.CACHED: "cached",
-    metadata_store_pb2.Execution.FAILED: "failed",
-    metadata_store_pb2.Execution.RUNNING: "running",
-    metadata_store_pb2.Execution.CANCELED: "canceled",
-    metadata_store_pb2.Execution.NEW: "new",
-}
 
 
 # ----------------------------------------------------------------------------- MLMD values

@@ -18,15 +18,7 @@ from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from prodcat.components.hierarchical_metrics import METRIC_NAME
-
-_STATE_NAMES = {
-    metadata_store_pb2.Execution.COMPLETE: "complete",
-    metadata_store_pb2.Execution.CACHED: "cached",
-    metadata_store_pb2.Execution.FAILED: "failed",
-    metadata_store_pb2.Execution.RUNNING: "running",
-    metadata_store_pb2.Execution.CANCELED: "canceled",
-    metadata_store_pb2.Execution.NEW: "new",
-}
+from prodcat.reporting.mlmd import STATE_NAMES
 
 
 # The artifact worth pointing a user at, per component (first match wins).
@@ -107,7 +99,7 @@ def latest_run_summary(metadata_path: str | Path, run_id: str | None = None) -> 
                      if c.type == "node"), execution.type)
         components.append(ComponentRun(
             node_id=node,
-            state=_STATE_NAMES.get(execution.last_known_state, str(execution.last_known_state)),
+            state=STATE_NAMES.get(execution.last_known_state, str(execution.last_known_state)),
             seconds=(execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000.0,
             outputs=_outputs(store, execution.id),
         ))

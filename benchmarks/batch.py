@@ -38,7 +38,7 @@ from typing import Any
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from benchmarks.serving import MachineInfo, load_products  # noqa: E402  (after the Keras switch)
+from .serving import MachineInfo, load_products  # noqa: E402  (after the Keras switch)
 
 TARGET_RATIO = 1.0
 FIELD_SEPARATOR = " | "  # prodcat.trainer.text.FIELD_SEPARATOR

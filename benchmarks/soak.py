@@ -39,7 +39,7 @@ from typing import Any
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from benchmarks.serving import (  # noqa: E402
+from .serving import (  # noqa: E402
     LoadGenerator,
     LoadSpec,
     MachineInfo,

@@ -127,3 +127,13 @@ def test_soak_smoke(demo_run) -> None:
     assert result.rss_warm_mib > 0 and result.rss_end_mib > 0
     assert "targets:" in soak.format_report(result)
     json.dumps(result.to_json(), default=str)
+
+
+@pytest.mark.parametrize("name", sorted(__import__("prodcat.cli", fromlist=["BENCHMARKS"]).BENCHMARKS))
+def test_every_bench_command_imports_as_installed(name: str) -> None:
+    """`prodcat bench NAME` imports prodcat.benchmarks.<module>: no import may assume the repo root on sys.path."""
+    from prodcat.cli import BENCHMARKS
+
+    code = f"import prodcat.benchmarks.{BENCHMARKS[name]}"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/", timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]

@@ -16,6 +16,7 @@ from pathlib import Path
 import yaml
 
 from prodcat.config import Config, ThresholdConfig, load_config
+from prodcat.reporting.mlmd import open_store, sqlite_connection_config
 
 EVAL_SPLIT = "eval"
 
@@ -39,16 +40,6 @@ class RunArtifacts:
 
 
 # ----------------------------------------------------------------------------- ML Metadata
-def _store(metadata_path: Path):  # noqa: ANN202
-    from ml_metadata.metadata_store import metadata_store
-    from ml_metadata.proto import metadata_store_pb2
-
-    config = metadata_store_pb2.ConnectionConfig()
-    config.sqlite.filename_uri = str(metadata_path)
-    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-    return metadata_store.MetadataStore(config)
-
-
 def _finished(execution) -> bool:  # noqa: ANN001
     from ml_metadata.proto import metadata_store_pb2
 
@@ -112,7 +103,7 @@ def find_run_artifacts(output_dir: str | os.PathLike) -> RunArtifacts:
     metadata = output / "metadata.sqlite"
     if not metadata.exists():
         raise RunError(f"{output}: no metadata.sqlite here; pass the --output directory of a `prodcat run`")
-    store = _store(metadata)
+    store = open_store(sqlite_connection_config(metadata))  # read-only; one-line error on a broken store
 
     model, pushed_dir = None, None
     for execution in _node_executions(store, "Pusher"):

@@ -26,9 +26,10 @@ class ProdcatRun:
 
 def train_and_predict(
     train: Sequence[Product], evaluate: Sequence[Product], taxonomy_path: str, work: Path,
-    overrides: dict[str, Any] | None = None, name: str = "prodcat",
+    overrides: dict[str, Any] | None = None, name: str = "prodcat", predict: Sequence[Product] | None = None,
 ) -> ProdcatRun:
-    """Runs the pipeline with `train`/`evaluate` as its train/eval splits; predicts `evaluate`."""
+    """Runs the pipeline with `train`/`evaluate` as its train/eval splits; predicts `predict`
+    (default: `evaluate`) with the pushed model."""
     from prodcat.config import Config
     from prodcat.pipeline import local_runner
     from prodcat.reporting.summary import latest_run_summary
@@ -56,8 +57,9 @@ def train_and_predict(
     predictor = Predictor(config.serving_base)
     started = time.time()
     full, served = [], []
-    for start in range(0, len(evaluate), 256):
-        batch = list(evaluate[start:start + 256])
+    products = list(evaluate if predict is None else predict)
+    for start in range(0, len(products), 256):
+        batch = products[start:start + 256]
         full += predictor.predict(batch, full_depth=True)
         served += predictor.predict(batch, full_depth=False)
     return ProdcatRun(full, served, train_seconds, (time.time() - started) / 2, metrics)

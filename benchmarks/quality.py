@@ -200,7 +200,7 @@ def run_prodcat(data, work: Path, run: SystemRun, overrides: dict | None = None)
         fit, dev = dev_split(fold.train)
         result = train_and_predict(fit, dev, data.taxonomy_path, fold_work,
                                    overrides={"enable_cache": False, **(overrides or {})},
-                                   name=f"bench-{data.dataset}-{i + 1}")
+                                   name=f"bench-{data.dataset}-{i + 1}", predict=[])  # predicted below, timed
         run.train_seconds += result.train_seconds
         run.notes["evaluator_metrics_on_dev"].append(result.evaluator_metrics)
         predictor = Predictor(fold_work / "run" / "serving" / "prodcat")

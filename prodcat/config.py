@@ -141,10 +141,20 @@ class ModelConfig(_Section):
     """The per-level model: shared trunk, one softmax head per taxonomy level."""
 
     embedding_dim: int = Field(64, ge=4)
+    token_weighting: Literal["mean", "tfidf"] = Field(
+        "tfidf", description="pooling of the hashed n-gram embeddings: 'mean', or TF-IDF weights from the "
+        "training data, L2-normalised (rare, telling tokens count more than the n-grams every title shares)")
     image_units: int = Field(64, ge=4)
     hidden_units: tuple[int, ...] = (256,)
     level_hidden_units: int = Field(128, ge=0)
+    heads: Literal["per_level", "flat"] = Field(
+        "per_level", description="'per_level': one softmax per taxonomy level; 'flat': one softmax over every "
+        "category, trained on the product's own category (the flat baseline); each level's distribution is "
+        "then the sum over its subtrees, so decoding and serving are unchanged")
     parent_feedback: bool = True
+    ngram_features: bool = Field(
+        True, description="the trained text path (hashed word/char n-grams learned end to end); off: the "
+        "model reads only the pretrained embeddings (and shop, image)")
     merchant_feature: bool = Field(
         True, description="learn an embedding of the shop name (zero for shops never seen in training)")
     merchant_dim: int = Field(16, ge=2)
@@ -162,8 +172,8 @@ class ModelConfig(_Section):
     class_weighting: Literal["none", "inverse_sqrt", "inverse"] = "inverse_sqrt"
     learning_rate: float = Field(3e-3, gt=0)
     batch_size: int = Field(64, ge=1)
-    epochs: int = Field(8, ge=1)
-    early_stopping_patience: int = Field(2, ge=0)
+    epochs: int = Field(30, ge=1)
+    early_stopping_patience: int = Field(4, ge=0)
     seed: int = 0
 
 

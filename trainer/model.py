@@ -20,23 +20,47 @@ keras = tf.keras
 
 @keras.utils.register_keras_serializable(package="prodcat")
 class HashedEmbeddingBag(keras.layers.Layer):
-    """Mean of the embeddings of a product's hashed token ids (a learned bag of n-grams)."""
+    """A learned bag of n-grams: the embeddings of a product's hashed token ids, pooled.
 
-    def __init__(self, buckets: int, dim: int, zero_init: bool = False, **kwargs) -> None:
+    Without `idf` the pool is the mean. With `idf` (one weight per bucket, from the training
+    data) it is the TF-IDF-weighted sum, L2-normalised (`sqrtn`): what makes linear models on
+    TF-IDF strong product-title classifiers. Rare, telling tokens (brands, codes) then outweigh
+    the many character n-grams every title shares, instead of being averaged away among them.
+    """
+
+    def __init__(self, buckets: int, dim: int, zero_init: bool = False, use_idf: bool = False,
+                 idf: np.ndarray | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.buckets, self.dim, self.zero_init = buckets, dim, zero_init
+        self.use_idf = bool(use_idf or idf is not None)
+        self._idf = idf
 
     def build(self, input_shape) -> None:  # noqa: ANN001 (Keras signature)
         # zero_init: an id never seen in training (a new shop) contributes exactly nothing.
         initializer = "zeros" if self.zero_init else keras.initializers.RandomNormal(stddev=0.05)
         self.table = self.add_weight(name="table", shape=(self.buckets, self.dim), initializer=initializer)
+        if self.use_idf:
+            idf = self._idf
+            self.idf = self.add_weight(
+                name="idf", shape=(self.buckets,), trainable=False,
+                initializer=(lambda shape, dtype=None: tf.constant(idf, tf.float32)) if idf is not None else "ones",
+            )
         super().build(input_shape)
 
     def call(self, ids: tf.SparseTensor) -> tf.Tensor:
-        return tf.nn.safe_embedding_lookup_sparse(self.table, ids, combiner="mean")
+        if not self.use_idf:
+            return tf.nn.safe_embedding_lookup_sparse(self.table, ids, combiner="mean")
+        weights = tf.SparseTensor(ids.indices, tf.gather(self.idf, ids.values), ids.dense_shape)
+        return tf.nn.safe_embedding_lookup_sparse(self.table, ids, weights, combiner="sqrtn")
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "buckets": self.buckets, "dim": self.dim, "zero_init": self.zero_init}
+        return {**super().get_config(), "buckets": self.buckets, "dim": self.dim, "zero_init": self.zero_init,
+                "use_idf": self.use_idf}
+
+
+def inverse_document_frequency(document_frequency: np.ndarray, documents: int) -> np.ndarray:
+    """Smoothed idf per bucket (scikit-learn's `smooth_idf`): log((1 + n) / (1 + df)) + 1."""
+    return (np.log((1.0 + documents) / (1.0 + document_frequency)) + 1.0).astype(np.float32)
 
 
 @keras.utils.register_keras_serializable(package="prodcat")
@@ -115,6 +139,7 @@ def _gated(features: tf.Tensor, has_image: tf.Tensor) -> tf.Tensor:
 def build_model(
     level_sizes: Sequence[int], model_cfg: ModelConfig, text_cfg: TextConfig,
     feature_dims: dict[str, object] | None = None, label_embeddings: Sequence[np.ndarray] | None = None,
+    token_idf: np.ndarray | None = None, flat_layout: FlatLayout | None = None,
 ) -> keras.Model:
     """A Keras model from transformed features to per-level class probabilities.
 
@@ -124,18 +149,24 @@ def build_model(
     """
     feature_dims = feature_dims or {}
     keras.utils.set_random_seed(model_cfg.seed)
-    tokens = keras.Input(shape=(None,), sparse=True, dtype=tf.int64, name=F.TOKENS)
-    inputs: dict[str, tf.Tensor] = {F.TOKENS: tokens}
-    memorizing = [HashedEmbeddingBag(text_cfg.word_buckets, model_cfg.embedding_dim, name="token_embedding")(tokens)]
-    if F.MERCHANT in feature_dims:
+    inputs: dict[str, tf.Tensor] = {}
+    memorizing = []
+    if model_cfg.ngram_features or not feature_dims.get(F.TEXT_EMBEDDING):
+        tokens = keras.Input(shape=(None,), sparse=True, dtype=tf.int64, name=F.TOKENS)
+        inputs[F.TOKENS] = tokens
+        memorizing.append(HashedEmbeddingBag(text_cfg.word_buckets, model_cfg.embedding_dim, idf=token_idf,
+                                             name="token_embedding")(tokens))
+    if F.MERCHANT in feature_dims and model_cfg.merchant_feature:
         merchant = keras.Input(shape=(None,), sparse=True, dtype=tf.int64, name=F.MERCHANT)
         inputs[F.MERCHANT] = merchant
         memorizing.append(HashedEmbeddingBag(text_cfg.merchant_buckets, model_cfg.merchant_dim, zero_init=True,
                                              name="merchant_embedding")(merchant))
-    x = memorizing[0] if len(memorizing) == 1 else keras.layers.Concatenate(name="memorizing_features")(memorizing)
-    if model_cfg.memorizing_path_dropout and feature_dims.get(F.TEXT_EMBEDDING):
-        x = PathDropout(model_cfg.memorizing_path_dropout, seed=model_cfg.seed, name="memorizing_path_dropout")(x)
-    parts = [x]
+    parts = []
+    if memorizing:
+        x = memorizing[0] if len(memorizing) == 1 else keras.layers.Concatenate(name="memorizing_features")(memorizing)
+        if model_cfg.memorizing_path_dropout and feature_dims.get(F.TEXT_EMBEDDING):
+            x = PathDropout(model_cfg.memorizing_path_dropout, seed=model_cfg.seed, name="memorizing_path_dropout")(x)
+        parts.append(x)
     if feature_dims.get(F.TEXT_EMBEDDING):
         embedding = keras.Input(shape=(feature_dims[F.TEXT_EMBEDDING],), dtype=tf.float32, name=F.TEXT_EMBEDDING)
         inputs[F.TEXT_EMBEDDING] = embedding
@@ -152,12 +183,15 @@ def build_model(
             inputs[F.IMAGE_EMBEDDING] = embedding
             projected = keras.layers.Dense(model_cfg.image_units, activation="relu", name="image_features")(embedding)
             parts.append(_gated(projected, has_image))
-    if len(parts) > 1:
-        x = keras.layers.Concatenate(name="product_features")(parts)
+    x = parts[0] if len(parts) == 1 else keras.layers.Concatenate(name="product_features")(parts)
     for i, units in enumerate(model_cfg.hidden_units):
         x = keras.layers.Dense(units, activation="relu", name=f"trunk_{i}")(x)
         x = keras.layers.Dropout(model_cfg.dropout, name=f"trunk_dropout_{i}")(x)
     trunk = x
+    if model_cfg.heads == "flat":
+        if flat_layout is None:
+            raise ValueError("the flat classifier needs the taxonomy's flat layout")
+        return _flat_model(inputs, trunk, model_cfg, flat_layout, label_embeddings)
 
     outputs: dict[str, tf.Tensor] = {}
     previous: tf.Tensor | None = None
@@ -177,6 +211,75 @@ def build_model(
         outputs[F.level_output(level)] = probs
         previous = probs
     return keras.Model(inputs=inputs, outputs=outputs, name="prodcat_hierarchical")
+
+
+class FlatLayout:
+    """Every category of the taxonomy in one list (level 1's classes, then level 2's, ...), and for
+    each level the class index of each category's ancestor there (-1 for shallower categories)."""
+
+    def __init__(self, level_sizes: Sequence[int], ancestor_indices: Sequence[np.ndarray]) -> None:
+        self.level_sizes = [int(n) for n in level_sizes]
+        self.offsets = np.cumsum([0, *self.level_sizes[:-1]]).astype(np.int64)
+        self.size = int(sum(self.level_sizes))
+        self.ancestor_indices = [np.asarray(a, np.int64) for a in ancestor_indices]
+
+    @classmethod
+    def from_taxonomy(cls, taxonomy) -> FlatLayout:  # noqa: ANN001
+        order = [cid for level in range(1, taxonomy.depth + 1) for cid in taxonomy.level_ids(level)]
+        ancestors = [taxonomy.ancestors(cid) for cid in order]
+        per_level = [
+            np.array([taxonomy.level_index(k, chain[k - 1]) if len(chain) >= k else -1 for chain in ancestors])
+            for k in range(1, taxonomy.depth + 1)
+        ]
+        return cls(taxonomy.level_sizes(), per_level)
+
+    def flat_label(self, level_labels: Sequence[tf.Tensor]) -> tf.Tensor:
+        """A product's own category in the flat list: its deepest level's class (-1: no label)."""
+        flat = tf.fill(tf.shape(level_labels[0]), tf.constant(-1, tf.int64))
+        for offset, labels in zip(self.offsets, level_labels):
+            labels = tf.cast(labels, tf.int64)
+            flat = tf.where(labels >= 0, labels + int(offset), flat)
+        return flat
+
+
+@keras.utils.register_keras_serializable(package="prodcat")
+class SubtreeSum(keras.layers.Layer):
+    """One level's distribution from the flat one: each class gets the mass of its whole subtree."""
+
+    def __init__(self, ancestor_index: Sequence[int], n_classes: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.ancestor_index, self.n_classes = [int(i) for i in ancestor_index], int(n_classes)
+        members = [i for i, a in enumerate(self.ancestor_index) if a >= 0]
+        self._members = tf.constant(members, tf.int64)
+        self._segments = tf.constant([self.ancestor_index[i] for i in members], tf.int64)
+
+    def call(self, flat_probs: tf.Tensor) -> tf.Tensor:
+        columns = tf.transpose(tf.gather(flat_probs, self._members, axis=1))
+        return tf.transpose(tf.math.unsorted_segment_sum(columns, self._segments, self.n_classes))
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "ancestor_index": self.ancestor_index, "n_classes": self.n_classes}
+
+
+def _flat_model(
+    inputs: dict[str, tf.Tensor], trunk: tf.Tensor, model_cfg: ModelConfig, layout: FlatLayout,
+    label_embeddings: Sequence[np.ndarray] | None,
+) -> keras.Model:
+    """The flat classifier: one softmax over all categories; per-level outputs summed from it."""
+    h = trunk
+    if model_cfg.level_hidden_units:
+        h = keras.layers.Dense(model_cfg.level_hidden_units, activation="relu", name="flat_hidden")(h)
+        h = keras.layers.Dropout(model_cfg.dropout, name="flat_dropout")(h)
+    logits = keras.layers.Dense(layout.size, name="flat_logits")(h)
+    if label_embeddings is not None:
+        names = np.concatenate(list(label_embeddings))
+        query = keras.layers.Dense(names.shape[1], name="flat_query")(h)
+        logits = keras.layers.Add(name="flat_scores")([logits, LabelSimilarity(names, name="flat_label_similarity")(query)])
+    flat = keras.layers.Activation("softmax", name=F.FLAT_OUTPUT)(logits)
+    outputs = {F.FLAT_OUTPUT: flat}
+    for level, (size, ancestors) in enumerate(zip(layout.level_sizes, layout.ancestor_indices), start=1):
+        outputs[F.level_output(level)] = SubtreeSum(ancestors, size, name=F.level_output(level))(flat)
+    return keras.Model(inputs=inputs, outputs=outputs, name="prodcat_flat")
 
 
 def model_feature_dims(transformed_feature_spec: dict) -> dict[str, object]:
@@ -232,18 +335,28 @@ class MaskedAccuracy(keras.metrics.Mean):
         return super().update_state(correct, sample_weight=tf.cast(labels >= 0, tf.float32))
 
 
-def compile_model(model: keras.Model, level_class_weights: Sequence[Sequence[float] | None], model_cfg: ModelConfig) -> None:
-    """Weighted sum of per-level losses, per-level masked accuracy."""
+def compile_model(
+    model: keras.Model, level_class_weights: Sequence[Sequence[float] | None], model_cfg: ModelConfig,
+    flat_class_weights: Sequence[float] | None = None,
+) -> None:
+    """Weighted sum of per-level losses (flat: the loss of the product's own category), per-level
+    masked accuracy."""
     n_levels = len(level_class_weights)
+    names = [F.level_output(level) for level in range(1, n_levels + 1)]
+    metrics = {name: [MaskedAccuracy()] for name in names}
+    optimizer = keras.optimizers.Adam(model_cfg.learning_rate)
+    if model_cfg.heads == "flat":
+        model.compile(optimizer=optimizer, loss={F.FLAT_OUTPUT: _SumOverBatch(MaskedSparseCrossentropy(flat_class_weights))},
+                      metrics=metrics)
+        return
     loss_weights = model_cfg.loss_weights or (1.0,) * n_levels
     if len(loss_weights) < n_levels:
         loss_weights = tuple(loss_weights) + (loss_weights[-1],) * (n_levels - len(loss_weights))
-    names = [F.level_output(level) for level in range(1, n_levels + 1)]
     model.compile(
-        optimizer=keras.optimizers.Adam(model_cfg.learning_rate),
+        optimizer=optimizer,
         loss={name: _SumOverBatch(MaskedSparseCrossentropy(w)) for name, w in zip(names, level_class_weights)},
         loss_weights=dict(zip(names, loss_weights)),
-        metrics={name: [MaskedAccuracy()] for name in names},
+        metrics=metrics,
     )
 
 

@@ -20,7 +20,9 @@ from prodcat.module_config import ModuleConfig
 from prodcat.trainer import distribution
 from prodcat.trainer.decoding import HierarchicalDecoder
 from prodcat.trainer.local_cluster import WORKER_DIGESTS, TrainingJob, run_local_cluster
-from prodcat.trainer.model import build_model, compile_model, label_embeddings, model_feature_dims
+from prodcat.trainer.model import (
+    FlatLayout, build_model, compile_model, inverse_document_frequency, label_embeddings, model_feature_dims,
+)
 from prodcat.trainer.signatures import make_signatures
 
 if TYPE_CHECKING:  # a training worker need not import TFX's components (minutes of a restart on a busy host)
@@ -37,7 +39,7 @@ def tfrecord_dataset_factory(files: list[str], options: tfxio.TensorFlowDatasetO
 
 def input_dataset(
     file_pattern: list[str], dataset_factory, tft_output: tft.TFTransformOutput,  # noqa: ANN001
-    n_levels: int, batch_size: int, shuffle: bool, seed: int,
+    n_levels: int, batch_size: int, shuffle: bool, seed: int, flat_layout: FlatLayout | None = None,
 ) -> tf.data.Dataset:
     """(features, per-level labels) batches of transformed examples, one pass.
 
@@ -57,24 +59,41 @@ def input_dataset(
 
     def split(features: dict) -> tuple[dict, dict]:
         labels = {F.level_output(k): features[F.level_label(k)] for k in range(1, n_levels + 1)}
+        if flat_layout is not None:  # the flat classifier learns the product's own category
+            labels[F.FLAT_OUTPUT] = flat_layout.flat_label([labels[F.level_output(k)] for k in range(1, n_levels + 1)])
         return {name: features[name] for name in inputs}, labels
 
     return dataset.map(split).prefetch(tf.data.AUTOTUNE)
 
 
 def level_class_counts(dataset: tf.data.Dataset, level_sizes: Sequence[int]) -> list[np.ndarray]:
-    return _class_counts_and_batches(dataset, level_sizes)[0]
+    return _training_statistics(dataset, level_sizes)[0][:-1]
 
 
-def _class_counts_and_batches(dataset: tf.data.Dataset, level_sizes: Sequence[int]) -> tuple[list[np.ndarray], int]:
+def _training_statistics(
+    dataset: tf.data.Dataset, level_sizes: Sequence[int], token_buckets: int = 0,
+) -> tuple[list[np.ndarray], int, tuple[np.ndarray, int] | None]:
+    """One pass over the training data: class counts per level (then per category, when the labels
+    carry the flat one), the number of batches and, with `token_buckets`, the document frequency
+    of every token bucket and the number of products."""
     counts = [np.zeros(size, dtype=np.int64) for size in level_sizes]
-    batches = 0
-    for _, labels in dataset:
+    counts.append(np.zeros(int(sum(level_sizes)), dtype=np.int64))  # each product's own category (flat)
+    document_frequency = np.zeros(token_buckets, dtype=np.int64) if token_buckets else None
+    batches = documents = 0
+    for features, labels in dataset:
         batches += 1
         for k, size in enumerate(level_sizes, start=1):
             values = np.reshape(labels[F.level_output(k)].numpy(), [-1])
             counts[k - 1] += np.bincount(values[values >= 0], minlength=size)
-    return counts, batches
+        if F.FLAT_OUTPUT in labels:
+            values = np.reshape(labels[F.FLAT_OUTPUT].numpy(), [-1])
+            counts[-1] += np.bincount(values[values >= 0], minlength=counts[-1].size)
+        if document_frequency is not None:
+            tokens = features[F.TOKENS]
+            documents += int(tokens.dense_shape[0])
+            pairs = np.unique(np.stack([tokens.indices[:, 0].numpy(), tokens.values.numpy()], axis=1), axis=0)
+            document_frequency += np.bincount(pairs[:, 1], minlength=token_buckets)
+    return counts, batches, ((document_frequency, documents) if document_frequency is not None else None)
 
 
 def class_weights(counts: np.ndarray, scheme: str) -> list[float] | None:
@@ -141,12 +160,16 @@ class ResumingBackup(tf.keras.callbacks.BackupAndRestore):
 
 def train(
     config: Config, level_sizes: Sequence[int], train_data: tf.data.Dataset, eval_data: tf.data.Dataset,
-    feature_dims: dict | None = None, label_vectors: Sequence[np.ndarray] | None = None, log_dir: str | None = None, backup_dir: str | None = None, strategy: tf.distribute.Strategy | None = None,
+    feature_dims: dict | None = None, label_vectors: Sequence[np.ndarray] | None = None, log_dir: str | None = None,
+    backup_dir: str | None = None, strategy: tf.distribute.Strategy | None = None, flat_layout: FlatLayout | None = None,
 ) -> tuple[tf.keras.Model, dict]:
     """Builds, compiles and fits the model under `strategy` (default: the environment's)."""
     model_cfg: ModelConfig = config.model
     strategy = strategy or distribution.strategy_from_environment()
-    counts, batches = _class_counts_and_batches(train_data, level_sizes)
+    tfidf = model_cfg.token_weighting == "tfidf" and model_cfg.ngram_features
+    counts, batches, frequencies = _training_statistics(train_data, level_sizes, config.text.word_buckets if tfidf else 0)
+    counts, flat_counts = counts[:-1], counts[-1]
+    token_idf = inverse_document_frequency(*frequencies) if frequencies is not None else None
     if backup_dir and isinstance(config.training.checkpoint_every, int):
         # Resuming mid-epoch needs the epoch's length, which Keras cannot infer from record files.
         train_data = train_data.apply(tf.data.experimental.assert_cardinality(batches))
@@ -154,8 +177,8 @@ def train(
     _LOG.info("training with %s (%d worker(s), %d replica(s))", type(strategy).__name__,
               distribution.cluster_workers(), strategy.num_replicas_in_sync)
     with strategy.scope():
-        model = build_model(level_sizes, model_cfg, config.text, feature_dims, label_vectors)
-        compile_model(model, weights, model_cfg)
+        model = build_model(level_sizes, model_cfg, config.text, feature_dims, label_vectors, token_idf, flat_layout)
+        compile_model(model, weights, model_cfg, class_weights(flat_counts, model_cfg.class_weighting))
     callbacks: list[tf.keras.callbacks.Callback] = [
         tf.keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=model_cfg.early_stopping_patience, restore_best_weights=True
@@ -212,10 +235,12 @@ def train_job(job: TrainingJob, dataset_factory=tfrecord_dataset_factory, worker
     config, taxonomy = module_config.config, module_config.taxonomy()
     tft_output = tft.TFTransformOutput(job.transform_output)
     level_sizes = taxonomy.level_sizes()
+    flat_layout = FlatLayout.from_taxonomy(taxonomy) if config.model.heads == "flat" else None
 
     def dataset(files: list[str], shuffle: bool) -> tf.data.Dataset:
         return input_dataset(
-            files, dataset_factory, tft_output, len(level_sizes), config.model.batch_size, shuffle, config.model.seed
+            files, dataset_factory, tft_output, len(level_sizes), config.model.batch_size, shuffle, config.model.seed,
+            flat_layout,
         )
 
     model, summary = train(
@@ -223,7 +248,7 @@ def train_job(job: TrainingJob, dataset_factory=tfrecord_dataset_factory, worker
         feature_dims=model_feature_dims(tft_output.transformed_feature_spec()),
         label_vectors=_label_vectors(config, taxonomy),
         log_dir=os.path.join(job.model_run_dir, "tensorboard"),
-        backup_dir=os.path.join(job.model_run_dir, "backup"), strategy=strategy,
+        backup_dir=os.path.join(job.model_run_dir, "backup"), strategy=strategy, flat_layout=flat_layout,
     )
     decoder = HierarchicalDecoder(taxonomy, config.thresholds, beam_width=config.thresholds.beam_width)
     signatures = make_signatures(model, tft_output, decoder)

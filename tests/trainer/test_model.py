@@ -7,7 +7,8 @@ import tensorflow as tf
 
 from prodcat import features as F
 from prodcat.config import ModelConfig, TextConfig
-from prodcat.trainer.model import PathDropout, build_model
+from prodcat.taxonomy import Taxonomy
+from prodcat.trainer.model import FlatLayout, HashedEmbeddingBag, PathDropout, build_model, inverse_document_frequency
 
 
 def test_path_dropout_hides_whole_rows_in_training_only() -> None:
@@ -44,3 +45,68 @@ def test_no_path_dropout_without_the_sentence_embedding() -> None:
     config = ModelConfig(hidden_units=(8,), level_hidden_units=4, memorizing_path_dropout=0.5)
     model = build_model([2, 3], config, TextConfig(word_buckets=64), {F.TOKENS: None})
     assert "memorizing_path_dropout" not in [layer.name for layer in model.layers]
+
+
+def test_tfidf_pooling_is_the_l2_normalised_idf_weighted_sum() -> None:
+    table = np.arange(8 * 2, dtype=np.float32).reshape(8, 2)
+    idf = np.array([1, 1, 4, 1, 1, 1, 1, 0.5], np.float32)
+    layer = HashedEmbeddingBag(8, 2, idf=idf)
+    layer.build(None)
+    layer.table.assign(table)
+    ids = tf.sparse.from_dense(tf.constant([[2, 7]], tf.int64))
+    expected = (4 * table[2] + 0.5 * table[7]) / np.sqrt(4 ** 2 + 0.5 ** 2)
+    np.testing.assert_allclose(layer(ids).numpy()[0], expected, rtol=1e-6)
+    mean = HashedEmbeddingBag(8, 2)
+    mean.build(None)
+    mean.table.assign(table)
+    np.testing.assert_allclose(mean(ids).numpy()[0], (table[2] + table[7]) / 2, rtol=1e-6)
+
+
+def test_inverse_document_frequency_is_smoothed_and_rare_tokens_weigh_more() -> None:
+    idf = inverse_document_frequency(np.array([0, 1, 10]), documents=10)
+    np.testing.assert_allclose(idf, np.log(11 / np.array([1, 2, 11])) + 1, rtol=1e-6)
+    assert idf[0] > idf[1] > idf[2] == 1.0
+
+
+def test_without_ngram_features_the_model_reads_only_the_embeddings() -> None:
+    dims = {F.TOKENS: None, F.MERCHANT: None, F.TEXT_EMBEDDING: 4}
+    config = ModelConfig(hidden_units=(8,), level_hidden_units=4, label_semantics=False, ngram_features=False,
+                         merchant_feature=False)
+    model = build_model([2, 3], config, TextConfig(word_buckets=64, merchant_buckets=16), dims)
+    assert list(model.input.keys()) == [F.TEXT_EMBEDDING]
+
+
+def _tiny_taxonomy() -> Taxonomy:
+    return Taxonomy.from_paths(["A", "A > A1", "A > A2", "A > A1 > A1x", "B", "B > B1"])
+
+
+def test_flat_layout_puts_each_product_on_its_own_category() -> None:
+    taxonomy = _tiny_taxonomy()
+    layout = FlatLayout.from_taxonomy(taxonomy)
+    assert layout.size == len(taxonomy) and list(layout.offsets) == [0, 2, 5]
+    # products labelled A (depth 1), A > A2 (depth 2), A > A1 > A1x (depth 3), no label
+    labels = [tf.constant([0, 0, 0, -1], tf.int64), tf.constant([-1, 1, 0, -1], tf.int64),
+              tf.constant([-1, -1, 0, -1], tf.int64)]
+    flat = layout.flat_label(labels).numpy().tolist()
+    order = [cid for k in (1, 2, 3) for cid in taxonomy.level_ids(k)]
+    names = [taxonomy[order[i]].name if i >= 0 else None for i in flat]
+    assert names == ["A", "A2", "A1x", None]
+
+
+def test_flat_classifier_levels_are_subtree_sums_of_one_distribution(tmp_path) -> None:  # noqa: ANN001
+    taxonomy = _tiny_taxonomy()
+    layout = FlatLayout.from_taxonomy(taxonomy)
+    config = ModelConfig(hidden_units=(8,), level_hidden_units=4, label_semantics=False, heads="flat")
+    model = build_model(taxonomy.level_sizes(), config, TextConfig(word_buckets=64), {F.TOKENS: None}, flat_layout=layout)
+    out = model({F.TOKENS: tf.sparse.from_dense(tf.constant([[1, 2], [3, 4]], tf.int64))})
+    flat = out[F.FLAT_OUTPUT].numpy()
+    order = [cid for k in (1, 2, 3) for cid in taxonomy.level_ids(k)]
+    for level in (1, 2, 3):
+        for j, cid in enumerate(taxonomy.level_ids(level)):
+            members = [i for i, c in enumerate(order) if cid in taxonomy.ancestors(c)]
+            np.testing.assert_allclose(out[F.level_output(level)].numpy()[:, j], flat[:, members].sum(axis=1), rtol=1e-5)
+    np.testing.assert_allclose(out[F.level_output(1)].numpy().sum(axis=1), 1.0, rtol=1e-5)
+    model.save(tmp_path / "flat")
+    restored = tf.keras.models.load_model(tmp_path / "flat")
+    np.testing.assert_allclose(restored({F.TOKENS: tf.sparse.from_dense(tf.constant([[1, 2], [3, 4]], tf.int64))})[
+        F.level_output(3)].numpy(), out[F.level_output(3)].numpy(), atol=1e-6)

@@ -1,0 +1,222 @@
+"""Model ablations: which parts of prodcat's model earn their place, measured on real data.
+
+    python -m benchmarks.ablation --dataset mwpd|shopify [--fold N] [--variants a,b,...] [--work DIR]
+
+1. The real pipeline (default config) runs once on the fold's training side, with the same dev
+   split as `benchmarks.quality`; its served model gives the "pipeline" row.
+2. Every variant is then trained by the Trainer's own `train` on that run's transformed
+   examples. The Transform graph does not depend on the model variant (hashing, the frozen
+   encoder, label tables; token idf and class weights are computed by the trainer from the
+   training data), so each variant differs from the default in exactly one model setting.
+3. The evaluation products go through the same Transform graph, each variant predicts them, and
+   the serving graph's decoder turns the level probabilities into paths (greedy, thresholds off;
+   the "beam" row decodes the default model's probabilities with beam search instead).
+
+Figures are `benchmarks.quality.score`'s: weighted F1 per level and their mean, hierarchical
+P/R/F1, leaf accuracy, macro F1 and coverage at hierarchical precision 0.90, for all evaluation
+products and for the groups of the dataset (English / non-English; products whose category the
+training side never has). Shopify uses one of the shop-disjoint folds (`--fold`, default 3), so
+every evaluation product comes from a shop the model never saw.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+from .quality import REPO, SHARED, _log, _true_paths, git_state, machine, score, versions  # noqa: E402
+
+# name -> model settings that differ from the default (one at a time)
+VARIANTS: dict[str, dict] = {
+    "full": {},
+    "flat leaf classifier": {"heads": "flat"},
+    "no parent feedback": {"parent_feedback": False},
+    "no class weights": {"class_weighting": "none"},
+    "inverse class weights": {"class_weighting": "inverse"},
+    "no trained n-grams": {"ngram_features": False},
+    "mean-pooled n-grams": {"token_weighting": "mean"},
+    "no shop feature": {"merchant_feature": False},
+    "no label semantics": {"label_semantics": False},
+}
+BEAM_WIDTH = 5
+
+
+def transform_products(products: Sequence, taxonomy, tft_output) -> tuple[dict, list[str]]:  # noqa: ANN001
+    """Raw products through the run's Transform graph (what the serving graph does)."""
+    import tensorflow as tf
+
+    from prodcat.examples import product_to_example
+
+    serialized = [product_to_example(p, taxonomy.resolve(p.category).id).SerializeToString() for p in products]
+    layer = tft_output.transform_features_layer()
+    spec = tft_output.raw_feature_spec()
+    batches = [layer(tf.io.parse_example(tf.constant(serialized[i:i + 256]), spec)) for i in range(0, len(serialized), 256)]
+    return batches, [p.id for p in products]
+
+
+def predict_levels(model, batches: list[dict], n_levels: int) -> list[np.ndarray]:  # noqa: ANN001
+    from prodcat import features as F
+
+    names = list(model.input.keys())
+    outs = [model({n: b[n] for n in names}, training=False) for b in batches]
+    return [np.concatenate([o[F.level_output(k)].numpy() for o in outs]) for k in range(1, n_levels + 1)]
+
+
+def decode(taxonomy, probs: list[np.ndarray], beam_width: int = 1) -> tuple[list[list[str]], list[float]]:  # noqa: ANN001
+    """Full-depth paths and confidences (smallest level confidence) from the serving decoder."""
+    import tensorflow as tf
+
+    from prodcat.config import ThresholdConfig
+    from prodcat.serving.predict import predictions_from_outputs
+    from prodcat.trainer.decoding import HierarchicalDecoder
+
+    decoder = HierarchicalDecoder(taxonomy, ThresholdConfig(), beam_width=beam_width)
+    outputs = {k: v.numpy() for k, v in decoder([tf.constant(p) for p in probs]).items()}
+    predictions = predictions_from_outputs([str(i) for i in range(len(probs[0]))], outputs, full_depth=True)
+    return ([[lv.id for lv in p.levels] for p in predictions],
+            [min((lv.confidence for lv in p.levels), default=0.0) for p in predictions])
+
+
+def scored(taxonomy, products: Sequence, paths, confidences, groups: dict) -> dict:  # noqa: ANN001
+    truth = _true_paths(products, taxonomy)
+    out = {"all": score(truth, paths, confidences, taxonomy.depth)}
+    for name, member in groups.items():
+        rows = [i for i, p in enumerate(products) if member(p)]
+        if rows:
+            out[name] = score([truth[i] for i in rows], [paths[i] for i in rows], [confidences[i] for i in rows],
+                              taxonomy.depth)
+    return out
+
+
+def format_table(rows: list[dict], levels: list[int]) -> str:
+    head = f"{'variant':<30}{'group':<14}{'n':>6}" + "".join(f"{'F1 L' + str(k):>7}" for k in levels) + \
+        f"{'mean':>7}{'hP':>7}{'hR':>7}{'hF1':>7}{'leaf':>7}{'macro':>7}{'cov@.9':>7}{'epochs':>7}{'train s':>8}"
+    lines = [head, "-" * len(head)]
+    for row in rows:
+        for group, m in row["scores"].items():
+            f = lambda k: f"{m.get(k, float('nan')):>7.3f}"  # noqa: E731
+            lines.append(
+                f"{(row['variant'] if group == 'all' else ''):<30}{group:<14}{m['products']:>6}"
+                + "".join(f(f"weighted_f1_level_{k}") for k in levels)
+                + f("mean_level_weighted_f1") + f("hierarchical_precision") + f("hierarchical_recall")
+                + f("hierarchical_f1") + f("leaf_accuracy") + f("leaf_macro_f1") + f("coverage_at_hp90")
+                + (f"{row.get('epochs', ''):>7}{row.get('train_seconds', 0):>8.0f}" if group == "all" else ""))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dataset", required=True, choices=("mwpd", "shopify", "flipkart", "myntra"))
+    parser.add_argument("--source", help="dataset directory (default: ../shared/datasets/<the dataset's folder>)")
+    parser.add_argument("--taxonomy", default=os.environ.get("PRODCAT_TAXONOMY") or str(SHARED / "taxonomy/google_product_taxonomy.en-US.txt"))
+    parser.add_argument("--fold", type=int, default=3, help="shopify: which shop-disjoint fold (1-5) to evaluate on")
+    parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated, from: {', '.join(VARIANTS)}")
+    parser.add_argument("--work", help="work directory (default: outputs/bench_ablation/<dataset>)")
+    args = parser.parse_args(argv)
+
+    import tensorflow as tf
+    import tensorflow_transform as tft
+
+    from prodcat.config import Config
+    from prodcat.trainer import run as trainer
+    from prodcat.trainer.model import FlatLayout, model_feature_dims
+
+    from . import splits
+    from .prodcat_runner import train_and_predict
+
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        parser.error(f"unknown variant(s) {unknown}; choose from {', '.join(VARIANTS)}")
+    work = Path(args.work or REPO / "outputs" / "bench_ablation" / args.dataset).resolve()
+    source = Path(args.source or SHARED / "datasets" / splits.SOURCES[args.dataset])
+    started_at, machine_start = datetime.datetime.now(), machine()
+    data = splits.load(args.dataset, source, work, args.taxonomy)
+    fold = data.folds[args.fold - 1 if len(data.folds) > 1 else 0]
+    groups = {**splits.seen_label_groups([fold], data.taxonomy),
+              **(splits.language_groups() if args.dataset == "shopify" else {})}
+    taxonomy, depth = data.taxonomy, data.taxonomy.depth
+    fit, dev = splits.dev_split(fold.train)
+    _log(f"{args.dataset}: fold {fold.name}: {len(fit)} train + {len(dev)} dev, {len(fold.test)} evaluation products")
+
+    pipeline_work = work / "pipeline"
+    if pipeline_work.exists():
+        shutil.rmtree(pipeline_work)
+    started = time.time()
+    # The pipeline predicts the benchmark's evaluation products with the model it serves.
+    result = train_and_predict(fit, dev, data.taxonomy_path, pipeline_work, overrides={"enable_cache": False},
+                               name=f"ablation-{args.dataset}", predict=list(fold.test))
+    pipeline_seconds = time.time() - started
+    served = result.full_depth
+    rows = [{"variant": "pipeline (default config)", "train_seconds": pipeline_seconds, "scores": scored(
+        taxonomy, fold.test, [[lv.id for lv in p.levels] for p in served],
+        [min((lv.confidence for lv in p.levels), default=0.0) for p in served], groups)}]
+
+    root = pipeline_work / "run" / "pipeline_root" / "Transform"
+    tft_output = tft.TFTransformOutput(str(max((root / "transform_graph").iterdir(), key=lambda p: int(p.name))))
+    examples = max((root / "transformed_examples").iterdir(), key=lambda p: int(p.name))
+    files = {split: [str(f) for f in (examples / f"Split-{split}").iterdir()] for split in ("train", "eval")}
+    batches, _ = transform_products(fold.test, taxonomy, tft_output)
+    dims = model_feature_dims(tft_output.transformed_feature_spec())
+    base = {"pipeline_name": "ablation", "data": str(pipeline_work / "data"), "taxonomy": data.taxonomy_path}
+    label_vectors = trainer._label_vectors(Config.model_validate(base), taxonomy)
+    level_sizes = taxonomy.level_sizes()
+
+    for name in variants:
+        config = Config.model_validate({**base, "model": VARIANTS[name]})
+        flat = FlatLayout.from_taxonomy(taxonomy) if config.model.heads == "flat" else None
+
+        def dataset(split: str, shuffle: bool, config: Config = config, flat: FlatLayout | None = flat) -> tf.data.Dataset:
+            return trainer.input_dataset(files[split], trainer.tfrecord_dataset_factory, tft_output, len(level_sizes),
+                                         config.model.batch_size, shuffle, config.model.seed, flat)
+
+        started = time.time()
+        model, summary = trainer.train(
+            config, level_sizes, dataset("train", True), dataset("eval", False), feature_dims=dims,
+            label_vectors=label_vectors if config.model.label_semantics else None,
+            strategy=tf.distribute.get_strategy(), flat_layout=flat)
+        seconds = time.time() - started
+        probs = predict_levels(model, batches, depth)
+        paths, confidences = decode(taxonomy, probs)
+        rows.append({"variant": name, "epochs": summary["epochs_run"], "train_seconds": seconds,
+                     "scores": scored(taxonomy, fold.test, paths, confidences, groups)})
+        _log(f"{name}: mean level F1 {rows[-1]['scores']['all']['mean_level_weighted_f1']:.3f}, "
+             f"hF1 {rows[-1]['scores']['all']['hierarchical_f1']:.3f} ({seconds:.0f} s)")
+        if name == "full":
+            paths, confidences = decode(taxonomy, probs, beam_width=BEAM_WIDTH)
+            rows.append({"variant": f"full, beam search (width {BEAM_WIDTH})", "epochs": summary["epochs_run"],
+                         "train_seconds": 0.0, "scores": scored(taxonomy, fold.test, paths, confidences, groups)})
+        tf.keras.backend.clear_session()
+
+    levels = [k for k in range(1, depth + 1) if f"weighted_f1_level_{k}" in rows[0]["scores"]["all"]]
+    table = format_table(rows, levels)
+    title = (f"Model ablations on {args.dataset}, fold {fold.name}: {len(fit)} train + {len(dev)} dev, "
+             f"{len(fold.test)} evaluation products; greedy decoding, thresholds off")
+    print(f"\n{title}\n\n{table}")
+    finished_at = datetime.datetime.now()
+    out = work.parent / f"{work.name}.json"
+    out.write_text(json.dumps({
+        "command": "python -m benchmarks.ablation " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "dataset": args.dataset, "fold": fold.name, "train": len(fit), "dev": len(dev), "eval": len(fold.test),
+        "started": started_at.isoformat(timespec="seconds"), "finished": finished_at.isoformat(timespec="seconds"),
+        "machine_at_start": machine_start, "load_average_at_end": machine()["load_average_1_5_15"],
+        "versions": versions(), "git": git_state(), "variants": VARIANTS, "table": table, "rows": rows,
+    }, indent=2, default=float))
+    print(f"\nwall time {(finished_at - started_at).total_seconds():.0f} s; results: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -118,7 +118,8 @@ class TextConfig(_Section):
     encoder: TextEncoderConfig = TextEncoderConfig(max_tokens=128)
     word_buckets: int = Field(1 << 18, ge=16)
     merchant_buckets: int = Field(1 << 16, ge=16)
-    char_ngram: int = Field(3, ge=0, description="character n-gram length; 0 turns them off")
+    char_ngrams: tuple[Annotated[int, Field(ge=1, le=8)], ...] = Field(
+        (2, 3, 4, 5), description="lengths of the character n-grams taken within words; () turns them off")
     max_tokens: int = Field(256, ge=8)
 
 

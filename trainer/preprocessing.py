@@ -72,7 +72,7 @@ def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any]) -> d
     outputs: dict[str, Any] = {}
     product_text = text.product_text(inputs, cfg.text.fields)
     outputs[F.TOKENS] = text.hashed_tokens(
-        product_text, cfg.text.word_buckets, cfg.text.char_ngram, cfg.text.max_tokens
+        product_text, cfg.text.word_buckets, cfg.text.char_ngrams, cfg.text.max_tokens
     )
     if cfg.model.merchant_feature:
         outputs[F.MERCHANT] = text.merchant_ids(text.dense_strings(inputs[F.SHOP], join=False), cfg.text.merchant_buckets)

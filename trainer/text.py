@@ -40,20 +40,21 @@ def normalize(text: tf.Tensor) -> tf.Tensor:
     return tf.strings.strip(text)
 
 
-def hashed_tokens(text: tf.Tensor, buckets: int, char_ngram: int, max_tokens: int) -> tf.SparseTensor:
-    """Ids of word unigrams, word bigrams and (optionally) character n-grams, hashed into `buckets`.
+def hashed_tokens(text: tf.Tensor, buckets: int, char_ngrams: Sequence[int], max_tokens: int) -> tf.SparseTensor:
+    """Ids of word unigrams, word bigrams and character n-grams of each length in `char_ngrams`,
+    hashed into `buckets`.
 
     Character n-grams are taken within words padded with '#', so "hundebett" and "hundebetten"
-    share most of their ids; this is what carries compounds and inflections across languages.
+    share most of their ids; this is what carries compounds, inflections and product codes
+    ("rtx3060" and "rtx-3060ti") across spellings and languages.
     """
     words = tf.strings.split(normalize(text))
     words = words[:, :max_tokens]
     pieces = [words, _prefixed("w2:", tf.strings.ngrams(words, 2, separator=" "))]
-    if char_ngram > 0:
-        padded = tf.strings.join(["#", words, "#"])
-        chars = tf.strings.unicode_split(padded, "UTF-8")
-        grams = tf.strings.ngrams(chars, char_ngram, separator="")
-        pieces.append(_prefixed("c:", grams.merge_dims(1, 2)))
+    if char_ngrams:
+        chars = tf.strings.unicode_split(tf.strings.join(["#", words, "#"]), "UTF-8")
+        for n in sorted(set(char_ngrams)):
+            pieces.append(_prefixed(f"c{n}:", tf.strings.ngrams(chars, n, separator="").merge_dims(1, 2)))
     tokens = tf.concat(pieces, axis=1)
     ids = tf.strings.to_hash_bucket_fast(tokens, buckets)
     return ids.to_sparse()

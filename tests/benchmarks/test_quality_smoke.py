@@ -231,3 +231,28 @@ def test_hash_split_dev_split_and_limit_are_deterministic_and_disjoint() -> None
     assert len(fit) + len(dev) == len(fold.train) and 40 < len(dev) < 130
     assert splits.limit(fold.train, 100) == splits.limit(fold.train, 100) and len(splits.limit(fold.train, 100)) == 100
     assert splits.limit(fold.train, None) == fold.train
+
+
+def test_ablation_decodes_with_the_serving_decoder_and_tabulates_groups(tree: Taxonomy) -> None:
+    """Greedy keeps the best level-1 class; beam search may leave it for a better whole path."""
+    from benchmarks import ablation
+
+    sizes = tree.level_sizes()
+    probs = [np.zeros((1, n), np.float32) for n in sizes]
+    toys, garden = tree.level_index(1, tree.by_path("Toys").id), tree.level_index(1, tree.by_path("Garden").id)
+    probs[0][0, toys], probs[0][0, garden] = 0.55, 0.45
+    kites, puzzles = tree.level_index(2, tree.by_path("Toys > Kites").id), tree.level_index(2, tree.by_path("Toys > Puzzles").id)
+    watering = tree.level_index(2, tree.by_path("Garden > Watering").id)
+    probs[1][0, kites], probs[1][0, puzzles], probs[1][0, watering] = 0.2, 0.2, 0.6
+    cans = tree.level_index(3, tree.by_path("Garden > Watering > Watering Cans").id)
+    probs[2][0, cans] = 1.0
+    greedy, _ = ablation.decode(tree, probs)
+    beam, confidence = ablation.decode(tree, probs, beam_width=5)
+    assert [tree[c].name for c in greedy[0][:2]] == ["Toys", "Kites"]
+    assert [tree[c].name for c in beam[0]] == ["Garden", "Watering", "Watering Cans"]
+    assert confidence == [pytest.approx(0.45)]
+    product = Product(id="p", title="t", category=tree.by_path("Garden > Watering > Watering Cans").id, language="de")
+    scores = ablation.scored(tree, [product], beam, confidence, {"non-en": lambda p: p.language != "en", "en": lambda p: p.language == "en"})
+    assert set(scores) == {"all", "non-en"} and scores["all"]["leaf_accuracy"] == 1.0
+    table = ablation.format_table([{"variant": "full", "epochs": 3, "train_seconds": 1.0, "scores": scores}], [1, 2, 3])
+    assert "full" in table and "non-en" in table and table.count("\n") == 3

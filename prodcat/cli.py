@@ -17,7 +17,7 @@ from prodcat.taxonomy import TaxonomyError
 BENCHMARKS = {
     "serving": "serving", "batch": "batch", "soak": "soak", "quality": "quality",
     "cross-language": "cross_language", "image-signal": "image_signal", "text-encoder": "text_encoder_throughput",
-    "ablation": "ablation",
+    "ablation": "ablation", "scaling": "scaling",
 }
 
 USER_ERRORS: tuple[type[BaseException], ...] = (RecordError, TaxonomyError, ConfigError, FileNotFoundError, ValueError, LookupError)

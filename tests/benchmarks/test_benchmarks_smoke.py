@@ -137,3 +137,20 @@ def test_every_bench_command_imports_as_installed(name: str) -> None:
     code = f"import prodcat.benchmarks.{BENCHMARKS[name]}"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/", timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_scaling_growth_exponents_and_table() -> None:
+    """Linear growth gives exponent 1, quadratic 2; the table has a column per size and setting."""
+    from benchmarks import scaling
+
+    rows = [
+        {"size": 1000, "workers": 1, "wall_seconds": 10.0, "components": {"Transform": 4.0, "Trainer": 1.0}},
+        {"size": 4000, "workers": 1, "wall_seconds": 40.0, "components": {"Transform": 16.0, "Trainer": 16.0}},
+        {"size": 1000, "workers": 2, "wall_seconds": 8.0, "components": {"Transform": 2.0}},
+    ]
+    exponents = scaling.growth(rows, 1)
+    assert exponents["Transform"] == [pytest.approx(1.0)] and exponents["Trainer"] == [pytest.approx(2.0)]
+    assert exponents["total"] == [pytest.approx(1.0)] and exponents["Evaluator"] == []
+    table = scaling.format_table(rows)
+    assert "1,000 w1" in table and "4,000 w1" in table and "1,000 w2" in table
+    assert table.splitlines()[-1].split()[0] == "total"

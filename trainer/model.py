@@ -161,6 +161,7 @@ def build_model(
         inputs[F.MERCHANT] = merchant
         memorizing.append(HashedEmbeddingBag(text_cfg.merchant_buckets, model_cfg.merchant_dim, zero_init=True,
                                              name="merchant_embedding")(merchant))
+    sentence: tf.Tensor | None = None
     parts = []
     if memorizing:
         x = memorizing[0] if len(memorizing) == 1 else keras.layers.Concatenate(name="memorizing_features")(memorizing)
@@ -169,7 +170,7 @@ def build_model(
         parts.append(x)
     if feature_dims.get(F.TEXT_EMBEDDING):
         embedding = keras.Input(shape=(feature_dims[F.TEXT_EMBEDDING],), dtype=tf.float32, name=F.TEXT_EMBEDDING)
-        inputs[F.TEXT_EMBEDDING] = embedding
+        inputs[F.TEXT_EMBEDDING] = sentence = embedding
         parts.append(embedding)
     if F.HAS_IMAGE in feature_dims:
         has_image = keras.Input(shape=(), dtype=tf.float32, name=F.HAS_IMAGE)
@@ -207,6 +208,9 @@ def build_model(
             query = keras.layers.Dense(label_embeddings[level - 1].shape[1], name=f"level_{level}_query")(h)
             similarity = LabelSimilarity(label_embeddings[level - 1], name=f"level_{level}_label_similarity")(query)
             logits = keras.layers.Add(name=f"level_{level}_scores")([logits, similarity])
+            if model_cfg.label_prior and sentence is not None and label_embeddings[level - 1].shape[1] == sentence.shape[-1]:
+                prior = LabelSimilarity(label_embeddings[level - 1], name=f"level_{level}_label_prior")(sentence)
+                logits = keras.layers.Add(name=f"level_{level}_scores_with_prior")([logits, prior])
         probs = keras.layers.Activation("softmax", name=F.level_output(level))(logits)
         outputs[F.level_output(level)] = probs
         previous = probs

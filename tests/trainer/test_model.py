@@ -110,3 +110,17 @@ def test_flat_classifier_levels_are_subtree_sums_of_one_distribution(tmp_path) -
     restored = tf.keras.models.load_model(tmp_path / "flat")
     np.testing.assert_allclose(restored({F.TOKENS: tf.sparse.from_dense(tf.constant([[1, 2], [3, 4]], tf.int64))})[
         F.level_output(3)].numpy(), out[F.level_output(3)].numpy(), atol=1e-6)
+
+
+def test_label_prior_adds_the_plain_zero_shot_similarity_per_level() -> None:
+    names = [np.eye(4, dtype=np.float32)[:2], np.eye(4, dtype=np.float32)[:3]]
+    dims = {F.TOKENS: None, F.TEXT_EMBEDDING: 4}
+    config = ModelConfig(hidden_units=(8,), level_hidden_units=4, label_prior=True)
+    model = build_model([2, 3], config, TextConfig(word_buckets=64), dims, label_embeddings=names)
+    prior = model.get_layer("level_2_label_prior")
+    assert prior.trainable_weights == [prior.scale], "only the prior's scale is learned, never the names"
+    sentence = tf.constant([[0.0, 3.0, 0.0, 4.0]])
+    np.testing.assert_allclose(prior(sentence).numpy(), [[0.0, 10 * 0.6, 0.0]], rtol=1e-5)
+    without = build_model([2, 3], ModelConfig(hidden_units=(8,), level_hidden_units=4), TextConfig(word_buckets=64), dims,
+                          label_embeddings=names)
+    assert not [layer for layer in without.layers if layer.name.endswith("label_prior")]

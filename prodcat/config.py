@@ -163,7 +163,7 @@ class ModelConfig(_Section):
         True, description="score each category also by the similarity of the product to the embedding of "
         "the category's path name (needs the pretrained text encoder); lets rare and unseen categories be predicted")
     label_prior: bool = Field(
-        False, description="add to each level's scores the plain cosine similarity between the product's "
+        True, description="add to each level's scores the plain cosine similarity between the product's "
         "pretrained sentence embedding and each category name's (the zero-shot score, only its scale "
         "learned): a prior from outside the training data, for shops and domains training has not covered")
     dropout: float = Field(0.2, ge=0.0, lt=1.0)

@@ -121,6 +121,6 @@ def test_label_prior_adds_the_plain_zero_shot_similarity_per_level() -> None:
     assert prior.trainable_weights == [prior.scale], "only the prior's scale is learned, never the names"
     sentence = tf.constant([[0.0, 3.0, 0.0, 4.0]])
     np.testing.assert_allclose(prior(sentence).numpy(), [[0.0, 10 * 0.6, 0.0]], rtol=1e-5)
-    without = build_model([2, 3], ModelConfig(hidden_units=(8,), level_hidden_units=4), TextConfig(word_buckets=64), dims,
-                          label_embeddings=names)
+    without = build_model([2, 3], ModelConfig(hidden_units=(8,), level_hidden_units=4, label_prior=False),
+                          TextConfig(word_buckets=64), dims, label_embeddings=names)
     assert not [layer for layer in without.layers if layer.name.endswith("label_prior")]

@@ -48,7 +48,8 @@ VARIANTS: dict[str, dict] = {
     "no trained n-grams": {"ngram_features": False},
     "mean-pooled n-grams": {"token_weighting": "mean"},
     "no shop feature": {"merchant_feature": False},
-    "no label semantics": {"label_semantics": False},
+    "no label prior": {"label_prior": False},
+    "no label semantics": {"label_semantics": False, "label_prior": False},
 }
 BEAM_WIDTH = 5
 

@@ -36,7 +36,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from .quality import REPO, SHARED, _log, _true_paths, git_state, machine, score, versions  # noqa: E402
+from .quality import (REPO, SHARED, _log, _true_paths, add_dataset_arguments, comma_choices, git_state, machine,  # noqa: E402
+                      score, versions)  # noqa: E402
 
 # name -> model settings that differ from the default (one at a time)
 VARIANTS: dict[str, dict] = {
@@ -119,9 +120,7 @@ def format_table(rows: list[dict], levels: list[int]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dataset", required=True, choices=("mwpd", "shopify", "flipkart", "myntra"))
-    parser.add_argument("--source", help="dataset directory (default: ../shared/datasets/<the dataset's folder>)")
-    parser.add_argument("--taxonomy", default=os.environ.get("PRODCAT_TAXONOMY") or str(SHARED / "taxonomy/google_product_taxonomy.en-US.txt"))
+    add_dataset_arguments(parser)
     parser.add_argument("--fold", type=int, default=3, help="shopify: which shop-disjoint fold (1-5) to evaluate on")
     parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated, from: {', '.join(VARIANTS)}")
     parser.add_argument("--work", help="work directory (default: outputs/bench_ablation/<dataset>)")
@@ -137,10 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     from . import splits
     from .prodcat_runner import train_and_predict
 
-    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-    unknown = [v for v in variants if v not in VARIANTS]
-    if unknown:
-        parser.error(f"unknown variant(s) {unknown}; choose from {', '.join(VARIANTS)}")
+    variants = comma_choices(parser, args.variants, list(VARIANTS), "variant")
     work = Path(args.work or REPO / "outputs" / "bench_ablation" / args.dataset).resolve()
     source = Path(args.source or SHARED / "datasets" / splits.SOURCES[args.dataset])
     started_at, machine_start = datetime.datetime.now(), machine()

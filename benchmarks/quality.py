@@ -362,12 +362,26 @@ def write_predictions(run: SystemRun, taxonomy: Taxonomy, path: Path) -> None:
 
 
 # ----------------------------------------------------------------------------- main
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
+    """--dataset, --source and --taxonomy, as every real-data benchmark takes them."""
     parser.add_argument("--dataset", required=True, choices=("mwpd", "shopify", "flipkart", "myntra"))
     parser.add_argument("--source", help="dataset directory (default: ../shared/datasets/<the dataset's folder>)")
     parser.add_argument("--taxonomy", default=os.environ.get("PRODCAT_TAXONOMY") or str(SHARED / "taxonomy/google_product_taxonomy.en-US.txt"),
                         help="Google taxonomy file (shopify only; the other datasets bring their own tree)")
+
+
+def comma_choices(parser: argparse.ArgumentParser, value: str, allowed: Sequence[str], kind: str) -> list[str]:
+    """A comma-separated list of names, each one of `allowed` (else a usage error naming the unknown)."""
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    unknown = [v for v in names if v not in allowed]
+    if unknown:
+        parser.error(f"unknown {kind}(s) {unknown}; choose from {', '.join(allowed)}")
+    return names
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_dataset_arguments(parser)
     parser.add_argument("--systems", default=",".join(SYSTEMS), help=f"comma-separated, from {', '.join(SYSTEMS)}")
     parser.add_argument("--limit", type=int, help="keep at most N training products per fold (deterministic subsample)")
     parser.add_argument("--work", help="work directory (default: outputs/bench_quality/<dataset>)")
@@ -376,10 +390,7 @@ def main(argv: list[str] | None = None) -> int:
     from . import splits
     from .peers import TextSpec
 
-    systems = [s.strip() for s in args.systems.split(",") if s.strip()]
-    unknown = [s for s in systems if s not in SYSTEMS]
-    if unknown:
-        parser.error(f"unknown system(s) {unknown}; choose from {', '.join(SYSTEMS)}")
+    systems = comma_choices(parser, args.systems, SYSTEMS, "system")
     work = Path(args.work or REPO / "outputs" / "bench_quality" / args.dataset).resolve()
     source = Path(args.source or SHARED / "datasets" / splits.SOURCES[args.dataset])
     started_at = datetime.datetime.now()

@@ -131,7 +131,10 @@ def _attempt(config_path: Path, config: Config, log_path: Path, kill_in: str | N
     new execution has written a file of its output."""
     node_dir = config.pipeline_root / kill_in if kill_in else None
     known = set(_execution_dirs(node_dir)) if node_dir else set()
-    env = dict(os.environ, PYTHONUNBUFFERED="1", TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2")
+    # A killed run cannot remove its temp files: keep them beside its log, inside the test's tmp dir.
+    temp = log_path.with_suffix(".tmp")
+    temp.mkdir(exist_ok=True)
+    env = dict(os.environ, PYTHONUNBUFFERED="1", TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2", TMPDIR=str(temp))
     started, cpu = time.monotonic(), _children_cpu()
     with log_path.open("w", encoding="utf-8") as log:
         process = subprocess.Popen([sys.executable, "-m", "prodcat.cli", "run", "--config", str(config_path)],

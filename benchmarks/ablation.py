@@ -45,6 +45,8 @@ VARIANTS: dict[str, dict] = {
     "flat leaf classifier": {"heads": "flat"},
     "no parent feedback": {"parent_feedback": False},
     "no class weights": {"class_weighting": "none"},
+    "sqrt class resampling": {"class_sampling": "sqrt"},
+    "sqrt class resampling, no class weights": {"class_sampling": "sqrt", "class_weighting": "none"},
     "inverse class weights": {"class_weighting": "inverse"},
     "no trained n-grams": {"ngram_features": False},
     "mean-pooled n-grams": {"token_weighting": "mean"},
@@ -131,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from prodcat.config import Config
     from prodcat.trainer import run as trainer
-    from prodcat.trainer.model import FlatLayout, model_feature_dims
+    from prodcat.trainer.model import model_feature_dims
 
     from . import splits
     from .prodcat_runner import train_and_predict
@@ -173,15 +175,10 @@ def main(argv: list[str] | None = None) -> int:
 
     for name in variants:
         config = Config.model_validate({**base, "model": VARIANTS[name]})
-        flat = FlatLayout.from_taxonomy(taxonomy) if config.model.heads == "flat" else None
-
-        def dataset(split: str, shuffle: bool, config: Config = config, flat: FlatLayout | None = flat) -> tf.data.Dataset:
-            return trainer.input_dataset(files[split], trainer.tfrecord_dataset_factory, tft_output, len(level_sizes),
-                                         config.model.batch_size, shuffle, config.model.seed, flat)
-
+        train_data, eval_data, flat = trainer.training_datasets(config, taxonomy, tft_output, files["train"], files["eval"])
         started = time.time()
         model, summary = trainer.train(
-            config, level_sizes, dataset("train", True), dataset("eval", False), feature_dims=dims,
+            config, level_sizes, train_data, eval_data, feature_dims=dims,
             label_vectors=label_vectors if config.model.label_semantics else None,
             strategy=tf.distribute.get_strategy(), flat_layout=flat)
         seconds = time.time() - started

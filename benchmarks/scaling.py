@@ -1,11 +1,13 @@
 """How the local pipeline's wall time grows with the catalogue, per component.
 
-    python -m benchmarks.scaling [--sizes 10000,50000,200000] [--workers 1,2] [--epochs 2] [--work DIR]
+    python -m benchmarks.scaling [--sizes 10000,50000,200000] [--workers 1,2] [--multi-worker-sizes 50000]
+        [--epochs 2] [--work DIR]
 
 For each size, generated products (`prodcat.synth`, the demo's generator: multilingual titles,
 shops, Google taxonomy categories) go through the whole pipeline (`prodcat run`, cache off), once
 per Beam setting: `--workers 1` is the DirectRunner in memory, `--workers N` (N > 1) the
-DirectRunner in `multi_processing` mode with N worker processes. Each component's wall time is read
+DirectRunner in `multi_processing` mode with N worker processes (at every size, or only at the
+`--multi-worker-sizes`, so the largest catalogue need not run twice). Each component's wall time is read
 back from ML Metadata (the run summary). Training runs a fixed number of epochs (no early stop),
 so its time measures the data, not when a model happens to converge.
 
@@ -58,6 +60,11 @@ def run_once(size: int, workers: int, epochs: int, taxonomy: str, work: Path) ->
     return {"size": size, "workers": workers, "wall_seconds": wall, "components": seconds}
 
 
+def planned_runs(sizes: list[int], workers: list[int], multi_worker_sizes: set[int]) -> list[tuple[int, int]]:
+    """(size, Beam workers) in run order: every size in memory, multi-worker settings only where asked."""
+    return [(size, w) for size in sizes for w in workers if w <= 1 or size in multi_worker_sizes]
+
+
 def growth(rows: list[dict], workers: int) -> dict[str, list[float]]:
     """Per component, the exponent b of time ~ size^b between consecutive sizes."""
     runs = sorted((r for r in rows if r["workers"] == workers), key=lambda r: r["size"])
@@ -92,20 +99,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="10000,50000,200000")
     parser.add_argument("--workers", default="1,2", help="Beam settings: 1 = in memory; N > 1 = multi_processing with N workers")
+    parser.add_argument("--multi-worker-sizes", default="",
+                        help="sizes at which the multi-worker settings also run (default: every size)")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--taxonomy", default=os.environ.get("PRODCAT_TAXONOMY") or str(SHARED / "taxonomy/google_product_taxonomy.en-US.txt"))
     parser.add_argument("--work", help="work directory (default: outputs/bench_scaling)")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     workers = [int(w) for w in args.workers.split(",") if w.strip()]
+    multi_sizes = {int(s) for s in args.multi_worker_sizes.split(",") if s.strip()} or set(sizes)
     work = Path(args.work or REPO / "outputs" / "bench_scaling").resolve()
     work.mkdir(parents=True, exist_ok=True)
     started_at, machine_start = datetime.datetime.now(), machine()
     rows = []
-    for size in sizes:
-        for w in workers:
-            rows.append(run_once(size, w, args.epochs, args.taxonomy, work))
-            print(f"{size:,} products, Beam workers {w}: {rows[-1]['wall_seconds']:.0f} s", flush=True)
+    for size, w in planned_runs(sizes, workers, multi_sizes):
+        rows.append(run_once(size, w, args.epochs, args.taxonomy, work))
+        print(f"{size:,} products, Beam workers {w}: {rows[-1]['wall_seconds']:.0f} s", flush=True)
     table = format_table(rows)
     print(f"\nPipeline wall time per component (seconds), generated products, {args.epochs} training epochs\n\n{table}")
     exponents = {w: growth(rows, w) for w in workers}

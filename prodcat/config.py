@@ -175,6 +175,11 @@ class ModelConfig(_Section):
         None, description="per-level loss weights; None weighs every level 1.0"
     )
     class_weighting: Literal["none", "inverse_sqrt", "inverse"] = "inverse_sqrt"
+    class_sampling: Literal["none", "sqrt", "uniform"] = Field(
+        "none", description="resample the training stream by category: 'sqrt' draws a category in proportion to "
+        "the square root of its count, 'uniform' every seen category equally often (rare ones over-sampled, "
+        "frequent ones under-sampled; an epoch keeps its number of steps); class weights are then computed on "
+        "the resampled distribution")
     learning_rate: float = Field(3e-3, gt=0)
     batch_size: int = Field(64, ge=1)
     epochs: int = Field(30, ge=1)

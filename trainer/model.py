@@ -237,6 +237,12 @@ class FlatLayout:
         ]
         return cls(taxonomy.level_sizes(), per_level)
 
+    def level_counts(self, flat_counts: np.ndarray) -> list[np.ndarray]:
+        """Per level, each class's count when `flat_counts` counts products by their own category."""
+        flat_counts = np.asarray(flat_counts, np.float64)
+        return [np.bincount(ancestors[ancestors >= 0], weights=flat_counts[ancestors >= 0], minlength=size)
+                for ancestors, size in zip(self.ancestor_indices, self.level_sizes)]
+
     def flat_label(self, level_labels: Sequence[tf.Tensor]) -> tf.Tensor:
         """A product's own category in the flat list: its deepest level's class (-1: no label)."""
         flat = tf.fill(tf.shape(level_labels[0]), tf.constant(-1, tf.int64))

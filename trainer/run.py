@@ -23,6 +23,7 @@ from prodcat.trainer.local_cluster import WORKER_DIGESTS, TrainingJob, run_local
 from prodcat.trainer.model import (
     FlatLayout, build_model, compile_model, inverse_document_frequency, label_embeddings, model_feature_dims,
 )
+from prodcat.trainer.sampling import SAMPLING_POWER, resample_by_category, target_distribution
 from prodcat.trainer.signatures import make_signatures
 
 if TYPE_CHECKING:  # a training worker need not import TFX's components (minutes of a restart on a busy host)
@@ -64,6 +65,24 @@ def input_dataset(
         return {name: features[name] for name in inputs}, labels
 
     return dataset.map(split).prefetch(tf.data.AUTOTUNE)
+
+
+def training_datasets(
+    config: Config, taxonomy, tft_output: tft.TFTransformOutput, train_files: list[str], eval_files: list[str],  # noqa: ANN001
+    dataset_factory=tfrecord_dataset_factory,  # noqa: ANN001
+) -> tuple[tf.data.Dataset, tf.data.Dataset, FlatLayout | None]:
+    """The train and eval datasets `train` expects, and the flat layout when the model or the sampler needs
+    each product's own category (the flat classifier learns it; resampling draws by it)."""
+    model_cfg = config.model
+    flat = model_cfg.heads == "flat"
+    layout = FlatLayout.from_taxonomy(taxonomy) if flat or model_cfg.class_sampling != "none" else None
+    n_levels = len(taxonomy.level_sizes())
+
+    def dataset(files: list[str], shuffle: bool, layout: FlatLayout | None) -> tf.data.Dataset:
+        return input_dataset(files, dataset_factory, tft_output, n_levels, model_cfg.batch_size, shuffle, model_cfg.seed,
+                             layout)
+
+    return dataset(train_files, True, layout), dataset(eval_files, False, layout if flat else None), layout
 
 
 def level_class_counts(dataset: tf.data.Dataset, level_sizes: Sequence[int]) -> list[np.ndarray]:
@@ -170,7 +189,17 @@ def train(
     counts, batches, frequencies = _training_statistics(train_data, level_sizes, config.text.word_buckets if tfidf else 0)
     counts, flat_counts = counts[:-1], counts[-1]
     token_idf = inverse_document_frequency(*frequencies) if frequencies is not None else None
-    if backup_dir and isinstance(config.training.checkpoint_every, int):
+    steps_per_epoch = None
+    if model_cfg.class_sampling != "none":
+        if flat_layout is None:
+            raise ValueError("class_sampling needs the flat layout (each product's own category in its labels)")
+        power = SAMPLING_POWER[model_cfg.class_sampling]
+        train_data = resample_by_category(train_data, flat_counts, power, model_cfg.batch_size, model_cfg.seed,
+                                          keep_flat_label=model_cfg.heads == "flat")
+        steps_per_epoch = batches  # an epoch: as many batches as one pass over the data
+        flat_counts = target_distribution(flat_counts, power) * flat_counts.sum()  # what the batches now hold
+        counts = flat_layout.level_counts(flat_counts)
+    elif backup_dir and isinstance(config.training.checkpoint_every, int):
         # Resuming mid-epoch needs the epoch's length, which Keras cannot infer from record files.
         train_data = train_data.apply(tf.data.experimental.assert_cardinality(batches))
     weights = [class_weights(c, model_cfg.class_weighting) for c in counts]
@@ -191,15 +220,17 @@ def train(
     if log_dir:
         callbacks.append(tf.keras.callbacks.TensorBoard(log_dir=log_dir, update_freq="epoch"))
     callbacks.append(EpochLog(len(level_sizes)))
-    history = model.fit(train_data, validation_data=eval_data, epochs=model_cfg.epochs, callbacks=callbacks, verbose=0)
+    history = model.fit(train_data, validation_data=eval_data, epochs=model_cfg.epochs, steps_per_epoch=steps_per_epoch,
+                        callbacks=callbacks, verbose=0)
     epochs_restored = backup.epochs_restored if backup is not None else 0
     summary = {
         # A resumed training: `history` covers the epochs after the restored ones only.
         "epochs_run": epochs_restored + len(history.history.get("loss", [])),
         "epochs_restored": epochs_restored,
         "history": {k: [float(v) for v in vals] for k, vals in history.history.items()},
-        "train_examples_per_level": [int(c.sum()) for c in counts],
+        "train_examples_per_level": [int(round(c.sum())) for c in counts],
         "classes_seen_per_level": [int((c > 0).sum()) for c in counts],
+        "class_sampling": model_cfg.class_sampling,
         "strategy": type(strategy).__name__,
         "workers": distribution.cluster_workers(),
     }
@@ -235,16 +266,10 @@ def train_job(job: TrainingJob, dataset_factory=tfrecord_dataset_factory, worker
     config, taxonomy = module_config.config, module_config.taxonomy()
     tft_output = tft.TFTransformOutput(job.transform_output)
     level_sizes = taxonomy.level_sizes()
-    flat_layout = FlatLayout.from_taxonomy(taxonomy) if config.model.heads == "flat" else None
-
-    def dataset(files: list[str], shuffle: bool) -> tf.data.Dataset:
-        return input_dataset(
-            files, dataset_factory, tft_output, len(level_sizes), config.model.batch_size, shuffle, config.model.seed,
-            flat_layout,
-        )
-
+    train_data, eval_data, flat_layout = training_datasets(
+        config, taxonomy, tft_output, job.train_files, job.eval_files, dataset_factory)
     model, summary = train(
-        config, level_sizes, dataset(job.train_files, True), dataset(job.eval_files, False),
+        config, level_sizes, train_data, eval_data,
         feature_dims=model_feature_dims(tft_output.transformed_feature_spec()),
         label_vectors=_label_vectors(config, taxonomy),
         log_dir=os.path.join(job.model_run_dir, "tensorboard"),

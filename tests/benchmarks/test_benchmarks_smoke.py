@@ -154,3 +154,10 @@ def test_scaling_growth_exponents_and_table() -> None:
     table = scaling.format_table(rows)
     assert "1,000 w1" in table and "4,000 w1" in table and "1,000 w2" in table
     assert table.splitlines()[-1].split()[0] == "total"
+
+
+def test_scaling_runs_multi_worker_settings_only_at_the_sizes_asked() -> None:
+    from benchmarks import scaling
+
+    assert scaling.planned_runs([10, 50, 200], [1, 2], {50}) == [(10, 1), (50, 1), (50, 2), (200, 1)]
+    assert scaling.planned_runs([10, 50], [1, 2], {10, 50}) == [(10, 1), (10, 2), (50, 1), (50, 2)]

@@ -46,7 +46,7 @@ VARIANTS: dict[str, dict] = {
     "no parent feedback": {"parent_feedback": False},
     "no class weights": {"class_weighting": "none"},
     "sqrt class resampling": {"class_sampling": "sqrt"},
-    "sqrt class resampling, no class weights": {"class_sampling": "sqrt", "class_weighting": "none"},
+    "sqrt resampling without class weights": {"class_sampling": "sqrt", "class_weighting": "none"},
     "inverse class weights": {"class_weighting": "inverse"},
     "no trained n-grams": {"ngram_features": False},
     "mean-pooled n-grams": {"token_weighting": "mean"},

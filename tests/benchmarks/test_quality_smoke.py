@@ -256,3 +256,13 @@ def test_ablation_decodes_with_the_serving_decoder_and_tabulates_groups(tree: Ta
     assert set(scores) == {"all", "non-en"} and scores["all"]["leaf_accuracy"] == 1.0
     table = ablation.format_table([{"variant": "full", "epochs": 3, "train_seconds": 1.0, "scores": scores}], [1, 2, 3])
     assert "full" in table and "non-en" in table and table.count("\n") == 3
+
+
+def test_every_ablation_variant_is_a_valid_config_and_can_be_named_on_the_command_line() -> None:
+    """--variants is a comma list: a name with a comma could never be asked for."""
+    from benchmarks import ablation
+    from prodcat.config import Config
+
+    for name, settings in ablation.VARIANTS.items():
+        assert "," not in name, name
+        Config.model_validate({"model": settings})

@@ -16,10 +16,12 @@ each: p50/p95/p99 latency, requests/s, products/s, errors by gRPC code and how t
 merged requests (from its Prometheus metrics). Server RSS (VmRSS of /proc/<pid>/status) is read
 with the model loaded and idle, after a global warm-up, and after the run.
 
-On the same products, in this (the benchmark's) process, `Predictor.predict` with the model already
-loaded is timed in batches of `--predict-batch-size` while the server is idle, once before and
-once after the serving phases; the ratio "serving products/s at the top concurrency / batch predict
-products/s" uses the mean of the two. The machine is shared: only ratios measured here, side by
+On the same products, while the server is idle, once before and once after the serving phases:
+`prodcat predict` (`predict_file` on the products written as JSONL; its steady-state rate after the
+first batch, as `prodcat bench batch` measures it) and, in this (the benchmark's) process,
+`Predictor.predict` with the model already loaded, in batches of `--predict-batch-size`. The target
+ratio is "serving products/s at the top concurrency / `prodcat predict` products/s" (the mean of
+before and after); the ratio to Predictor.predict (no file I/O) is printed beside it. The machine is shared: only ratios measured here, side by
 side, are comparable across runs; absolute figures come with the machine and its load average.
 
 Products: `--products FILE`, else the demo data next to the model (`<output>/demo_data/*/
@@ -38,15 +40,17 @@ import itertools
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -574,22 +578,32 @@ class ServingBenchmarkResult:
     predictor_load_s: float
     predict_before: PredictThroughput
     predict_after: PredictThroughput
+    predict_file_before: Any  # benchmarks.batch.PredictFileRun: `prodcat predict` on the same products
+    predict_file_after: Any
 
     @property
     def predict_products_per_s(self) -> float:
+        """In-process Predictor.predict (model loaded, no I/O): the stricter reference."""
         return (self.predict_before.products_per_s + self.predict_after.products_per_s) / 2
+
+    @property
+    def predict_file_products_per_s(self) -> float:
+        """`prodcat predict` (read, predict, write JSON lines), steady state: what the target compares with."""
+        return (self.predict_file_before.steady_products_per_s + self.predict_file_after.steady_products_per_s) / 2
 
     def phase(self, products_per_request: int, concurrency: int) -> PhaseResult | None:
         return next((p for p in self.phases if p.products_per_request == products_per_request and p.concurrency == concurrency), None)
 
-    def ratio(self, products_per_request: int = 1, concurrency: int | None = None) -> float:
-        """Serving products/s at `concurrency` (default: the highest run) / batch predict products/s."""
+    def ratio(self, products_per_request: int = 1, concurrency: int | None = None, against: str = "prodcat predict") -> float:
+        """Serving products/s at `concurrency` (default: the highest run) / batch products/s, `against`
+        `prodcat predict` (the target's reference) or "Predictor.predict" (in process, no I/O)."""
         phases = [p for p in self.phases if p.products_per_request == products_per_request]
         if concurrency is not None:
             phases = [p for p in phases if p.concurrency == concurrency]
         if not phases:
             return float("nan")
-        return max(phases, key=lambda p: p.concurrency).products_per_s / self.predict_products_per_s
+        batch = self.predict_file_products_per_s if against == "prodcat predict" else self.predict_products_per_s
+        return max(phases, key=lambda p: p.concurrency).products_per_s / batch
 
     def targets(self) -> list[tuple[str, str, bool | None]]:
         """(target, measured, met) rows; met None when the phase was not run."""
@@ -603,7 +617,7 @@ class ServingBenchmarkResult:
         rows.append((f"no errors at concurrency {top}", f"{errors} errors in {sum(p.requests for p in at_top)} requests",
                      errors == 0 if at_top else None))
         ratio = self.ratio(1)
-        rows.append((f"single-product serving at concurrency {top} / batch predict >= {TARGET_RATIO:.2f}", f"{ratio:.2f}",
+        rows.append((f"single-product serving at concurrency {top} / prodcat predict >= {TARGET_RATIO:.2f}", f"{ratio:.2f}",
                      ratio >= TARGET_RATIO if ratio == ratio else None))
         return rows
 
@@ -611,7 +625,9 @@ class ServingBenchmarkResult:
         out = dataclasses.asdict(self)
         out["phases"] = [dict(dataclasses.asdict(p), requests_per_s=p.requests_per_s, products_per_s=p.products_per_s) for p in self.phases]
         out["predict_products_per_s"] = self.predict_products_per_s
+        out["predict_file_products_per_s"] = self.predict_file_products_per_s
         out["ratio_single_top"] = self.ratio(1)
+        out["ratio_single_top_vs_predictor"] = self.ratio(1, against="Predictor.predict")
         out["targets"] = [{"target": t, "measured": m, "met": ok} for t, m, ok in self.targets()]
         return out
 
@@ -634,10 +650,37 @@ def run_serving_benchmark(
     """Runs the whole benchmark (see the module docstring); `log(str)` reports progress."""
     log = log or (lambda message: None)
     machine = MachineInfo.now()
-    from prodcat.serving.predict import Predictor, resolve_model_dir
+    from prodcat.serving.predict import resolve_model_dir
 
-    resolve_model_dir(model_base_path)  # fails early, with prodcat's message, if there is no model
+    model_dir = resolve_model_dir(model_base_path)  # fails early, with prodcat's message, if there is no model
     products, source = load_products(max(n_products, batch_size), products_path, model_base_path)
+    from prodcat.records import write_jsonl
+
+    from .batch import time_predict_file
+
+    scratch = Path(tempfile.mkdtemp(prefix="prodcat-bench-serving-"))
+    write_jsonl(products, scratch / "products.jsonl")
+
+    def predict_file() -> Any:
+        return time_predict_file(model_dir, scratch / "products.jsonl", scratch / "predictions.jsonl",
+                                 predict_batch_size)
+
+    try:
+        return _run_with_server(model_base_path, products, source, machine, predict_file, requests=requests,
+                                batch_requests=batch_requests, concurrency=concurrency, batch_size=batch_size,
+                                predict_batch_size=predict_batch_size, warmup_requests=warmup_requests,
+                                timeout_s=timeout_s, server_args=server_args, log=log)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _run_with_server(
+    model_base_path: str | os.PathLike, products: list, source: str, machine: MachineInfo, predict_file: Callable[[], Any], *,
+    requests: int, batch_requests: int, concurrency: Sequence[int], batch_size: int, predict_batch_size: int,
+    warmup_requests: int, timeout_s: float, server_args: Sequence[str], log: Callable[[str], None],
+) -> ServingBenchmarkResult:
+    from prodcat.serving.predict import Predictor
+
     with ServerProcess(model_base_path, server_args) as server, LoadGenerator() as loadgen:
         log(f"server pid {server.pid} on {server.target} ready in {server.startup_s:.1f} s (log {server.log_path})")
         rss_idle = server.rss_mib()
@@ -649,6 +692,8 @@ def run_serving_benchmark(
         predictor_load_s = time.perf_counter() - started
         predict_before = time_predictor(predictor, products, predict_batch_size)
         log(f"batch predict (before): {predict_before.products_per_s:.1f} products/s")
+        file_before = predict_file()
+        log(f"prodcat predict (before): steady {file_before.steady_products_per_s:.1f} products/s")
 
         def phase(payloads: list[bytes], per_request: int, conc: int, n: int) -> PhaseResult:
             loadgen.run(LoadSpec(server.target, payloads, conc, conc, timeout_s))  # one request per worker, not counted
@@ -678,11 +723,13 @@ def run_serving_benchmark(
         rss_end, rss_peak = server.rss_mib(), server.peak_rss_mib()
         predict_after = time_predictor(predictor, products, predict_batch_size)
         log(f"batch predict (after): {predict_after.products_per_s:.1f} products/s")
+        file_after = predict_file()
+        log(f"prodcat predict (after): steady {file_after.steady_products_per_s:.1f} products/s")
         command = server.command
         version, startup_s = server.version, server.startup_s
     return ServingBenchmarkResult(
         machine.finish(), str(model_base_path), version, source, len(products), command, startup_s,
-        rss_idle, rss_warm, rss_end, rss_peak, phases, predictor_load_s, predict_before, predict_after,
+        rss_idle, rss_warm, rss_end, rss_peak, phases, predictor_load_s, predict_before, predict_after, file_before, file_after,
     )
 
 
@@ -723,13 +770,17 @@ def format_report(result: ServingBenchmarkResult) -> str:
         f"batch Predictor.predict (this process, model loaded in {r.predictor_load_s:.1f} s, batches of {r.predict_before.batch_size}, "
         f"{r.predict_before.products} predictions): before serving {r.predict_before.products_per_s:.1f}, after "
         f"{r.predict_after.products_per_s:.1f}, mean {r.predict_products_per_s:.1f} products/s",
+        f"prodcat predict (same products as a JSONL file, batches of {r.predict_before.batch_size}; steady state after "
+        f"the first batch: read, predict, write): before serving {r.predict_file_before.steady_products_per_s:.1f}, "
+        f"after {r.predict_file_after.steady_products_per_s:.1f}, mean {r.predict_file_products_per_s:.1f} products/s",
     ]
     top = max((p.concurrency for p in r.phases), default=0)
     for per_request in sorted({p.products_per_request for p in r.phases}):
         label = "single-product" if per_request == 1 else f"{per_request}-product"
         at = r.phase(per_request, top)
-        lines.append(f"ratio {label} serving at concurrency {top} ({at.products_per_s:.1f} products/s) / batch predict "
-                     f"({r.predict_products_per_s:.1f}): {r.ratio(per_request):.2f}")
+        lines.append(f"ratio {label} serving at concurrency {top} ({at.products_per_s:.1f} products/s) / prodcat predict "
+                     f"({r.predict_file_products_per_s:.1f}): {r.ratio(per_request):.2f}; / Predictor.predict "
+                     f"({r.predict_products_per_s:.1f}): {r.ratio(per_request, against='Predictor.predict'):.2f}")
     lines += ["", "targets:"]
     lines += [f"  {target:<66} {measured:<30} {_met(ok)}" for target, measured, ok in r.targets()]
     return "\n".join(lines)

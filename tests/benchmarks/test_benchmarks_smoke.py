@@ -96,6 +96,11 @@ def test_serving_benchmark_smoke(demo_run) -> None:
         assert 0 < phase.p50_ms <= phase.p95_ms <= phase.p99_ms <= phase.max_ms
     assert min(result.rss_idle_mib, result.rss_warm_mib, result.rss_end_mib) > 0
     assert result.predict_products_per_s > 0 and result.ratio(1) > 0
+    # the target's reference is `prodcat predict` on the same products (every one written out)
+    assert result.predict_file_before.products == result.n_products and result.predict_file_products_per_s > 0
+    assert result.ratio(1) == pytest.approx(result.phase(1, 4).products_per_s / result.predict_file_products_per_s)
+    assert result.ratio(1, against="Predictor.predict") == pytest.approx(
+        result.phase(1, 4).products_per_s / result.predict_products_per_s)
     report = serving.format_report(result)
     assert "targets:" in report and "load average" in report
     json.dumps(result.to_json(), default=str)

@@ -130,7 +130,8 @@ class HierarchicalDecoder(tf.Module):
             pick = tf.cast(pick, tf.int64)
             stopped = pick >= width * n
             parent = tf.where(stopped, pick - width * n, pick // n)
-            paths = [tf.gather(p, parent, batch_dims=1) for p in paths] + [tf.where(stopped, -1, pick % n)]
+            paths = [tf.gather(p, parent, batch_dims=1) for p in paths] + [
+                tf.where(stopped, tf.constant(-1, tf.int64), pick % n)]
             alive = tf.logical_and(tf.logical_not(stopped), score > neg_inf)
             width = new_width
         best = tf.argmax(score, axis=1, output_type=tf.int64)

@@ -148,3 +148,14 @@ def test_beam_search_finds_the_better_path_greedy_misses(tiny_google: Taxonomy) 
     beam = HierarchicalDecoder(tiny_google, thresholds, beam_width=2)(probs)
     assert greedy[F.OUT_CATEGORY_PATH][0].numpy().decode() == "Toys > Kites > Stunt Kites"
     assert beam[F.OUT_CATEGORY_PATH][0].numpy().decode() == "Garden > Pots & Planters"
+
+
+@pytest.mark.parametrize("width", [1, 3])
+def test_the_decoder_traced_into_a_graph_answers_as_it_does_eagerly(google_taxonomy: Taxonomy, width: int) -> None:
+    """The serving signatures are tf.functions: the decoder must trace (Python scalars meet int64 tensors there)."""
+    decoder = HierarchicalDecoder(google_taxonomy, ThresholdConfig(per_level=(0.3,)), beam_width=width)
+    probs = _random_probs(google_taxonomy, 8, 7, 0.3)
+    traced = tf.function(decoder.__call__)(probs)
+    eager = decoder(probs)
+    for name, value in eager.items():
+        np.testing.assert_array_equal(traced[name].numpy(), value.numpy(), err_msg=name)

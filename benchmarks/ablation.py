@@ -9,8 +9,9 @@
    encoder, label tables; token idf and class weights are computed by the trainer from the
    training data), so each variant differs from the default in exactly one model setting.
 3. The evaluation products go through the same Transform graph, each variant predicts them, and
-   the serving graph's decoder turns the level probabilities into paths (greedy, thresholds off;
-   the "beam" row decodes the default model's probabilities with beam search instead).
+   the serving graph's decoder turns the level probabilities into paths (greedy, thresholds off,
+   so variants compare as models; the "beam" row decodes the default model's probabilities with
+   beam search, the served default, instead; the "pipeline" row is the served model itself).
 
 Figures are `benchmarks.quality.score`'s: weighted F1 per level and their mean, hierarchical
 P/R/F1, leaf accuracy, macro F1 and coverage at hierarchical precision 0.90, for all evaluation

@@ -36,12 +36,19 @@ def resample_by_category(
     under-samples frequent categories and, through the repetition, over-samples rare ones. The
     caller fixes the epoch length (steps per epoch).
     """
-    initial = np.asarray(counts, np.float64) / max(float(np.sum(counts)), 1.0)
-    target = target_distribution(counts, power)
+    counts = np.asarray(counts, np.float64)
+    seen = np.flatnonzero(counts > 0)  # the sampler's classes: categories with training products
+    if seen.size == 0:
+        raise ValueError("cannot resample: the training data has no labelled product")
+    compact = np.full(counts.size, -1, np.int32)
+    compact[seen] = np.arange(seen.size, dtype=np.int32)
+    compact_table = tf.constant(compact)
+    initial = counts[seen] / counts[seen].sum()
+    target = target_distribution(counts[seen], power)
 
     def category(features: dict, labels: dict) -> tf.Tensor:
         del features
-        return tf.cast(labels[F.FLAT_OUTPUT], tf.int32)
+        return tf.gather(compact_table, labels[F.FLAT_OUTPUT])
 
     def drop_category(_category: tf.Tensor, example: tuple) -> tuple:
         features, labels = example

@@ -21,8 +21,9 @@ On the same products, while the server is idle, once before and once after the s
 first batch, as `prodcat bench batch` measures it) and, in this (the benchmark's) process,
 `Predictor.predict` with the model already loaded, in batches of `--predict-batch-size`. The target
 ratio is "serving products/s at the top concurrency / `prodcat predict` products/s" (the mean of
-before and after); the ratio to Predictor.predict (no file I/O) is printed beside it. The machine is shared: only ratios measured here, side by
-side, are comparable across runs; absolute figures come with the machine and its load average.
+before and after); the ratio to Predictor.predict (no file I/O) is printed beside it. The machine
+is shared: only ratios measured here, side by side, are comparable across runs; absolute figures
+come with the machine and its load average.
 
 Products: `--products FILE`, else the demo data next to the model (`<output>/demo_data/*/
 products.jsonl` of `prodcat run --output <output>`), else generated with prodcat.synth over

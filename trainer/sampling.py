@@ -38,13 +38,11 @@ def resample_by_category(
     """
     counts = np.asarray(counts, np.float64)
     seen = np.flatnonzero(counts > 0)  # the sampler's classes: categories with training products
-    if seen.size == 0:
-        raise ValueError("cannot resample: the training data has no labelled product")
+    target = target_distribution(counts[seen], power)  # raises when there are none
     compact = np.full(counts.size, -1, np.int32)
     compact[seen] = np.arange(seen.size, dtype=np.int32)
     compact_table = tf.constant(compact)
     initial = counts[seen] / counts[seen].sum()
-    target = target_distribution(counts[seen], power)
 
     def category(features: dict, labels: dict) -> tf.Tensor:
         del features

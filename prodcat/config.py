@@ -166,6 +166,11 @@ class ModelConfig(_Section):
         True, description="add to each level's scores the plain cosine similarity between the product's "
         "pretrained sentence embedding and each category name's (the zero-shot score, only its scale "
         "learned): a prior from outside the training data, for shops and domains training has not covered")
+    wide_path: bool = Field(
+        False, description="wide & deep: add to each level's scores a linear model on the TF-IDF vector of the "
+        "hashed n-grams, one weight per (n-gram bucket, class with training products), as a TF-IDF + linear SVM has")
+    wide_max_features: int = Field(1 << 15, ge=1, description="n-gram buckets the wide path keeps, most frequent first")
+    wide_min_df: int = Field(2, ge=1, description="the wide path keeps buckets in at least this many training products")
     dropout: float = Field(0.2, ge=0.0, lt=1.0)
     memorizing_path_dropout: float = Field(
         0.0, ge=0.0, lt=1.0, description="share of training products whose hashed n-gram and shop features are "

@@ -63,6 +63,91 @@ def inverse_document_frequency(document_frequency: np.ndarray, documents: int) -
     return (np.log((1.0 + documents) / (1.0 + document_frequency)) + 1.0).astype(np.float32)
 
 
+class WideFeatures:
+    """What the wide path remembers: which hashed n-gram buckets get a weight per class (the ones
+    in enough training products, most frequent first) with their idf, and per output the classes
+    that have training products.
+
+    Only seen buckets and seen classes get weights: a full [2^18 buckets x 5,595 categories]
+    table would be billions of parameters, most of which no training product could ever move.
+    """
+
+    def __init__(self, row_map: np.ndarray, idf: np.ndarray, seen_classes: Sequence[np.ndarray]) -> None:
+        self.row_map = np.asarray(row_map, np.int64)
+        self.idf = np.asarray(idf, np.float32)
+        self.seen_classes = [np.asarray(s, bool) for s in seen_classes]
+
+    @classmethod
+    def from_training_statistics(
+        cls, document_frequency: np.ndarray, documents: int, class_counts: Sequence[np.ndarray],
+        max_features: int, min_df: int,
+    ) -> WideFeatures:
+        """Buckets in at least `min_df` training products, at most `max_features` of them."""
+        df = np.asarray(document_frequency)
+        kept = np.flatnonzero(df >= min_df)
+        kept = kept[np.argsort(-df[kept], kind="stable")][:max_features]
+        kept.sort()
+        row_map = np.full(df.size, -1, np.int64)
+        row_map[kept] = np.arange(kept.size)
+        idf = inverse_document_frequency(df[kept], documents)
+        return cls(row_map, idf, [np.asarray(c) > 0 for c in class_counts])
+
+    @property
+    def rows(self) -> int:
+        return int(self.idf.size)
+
+
+@keras.utils.register_keras_serializable(package="prodcat")
+class WideLinear(keras.layers.Layer):
+    """A linear model on the TF-IDF vector of a product's hashed n-grams, straight to one output's
+    logits: one weight per (n-gram, class), as a TF-IDF + linear SVM has.
+
+    The deep path shares a 64-dimensional n-gram embedding among all classes; this path lets a
+    rare code or brand point at its own category. Weights start at zero (the deep model's scores
+    unchanged) and unseen classes get no wide score at all.
+    """
+
+    def __init__(self, row_map: np.ndarray | None = None, idf: np.ndarray | None = None,
+                 seen_classes: np.ndarray | None = None, buckets: int = 0, rows: int = 0, n_classes: int = 0,
+                 n_seen: int = 0, **kwargs) -> None:
+        super().__init__(**kwargs)
+        if row_map is not None:
+            buckets, rows = int(row_map.size), int(idf.size)
+            n_classes, n_seen = int(seen_classes.size), int(seen_classes.sum())
+            # class -> column of the seen classes' scores; unseen classes read an extra zero column
+            columns = np.full(n_classes, n_seen, np.int64)
+            columns[seen_classes] = np.arange(n_seen)
+            self._initial = (row_map, idf, columns)
+        else:
+            self._initial = None
+        self.buckets, self.rows, self.n_classes, self.n_seen = int(buckets), int(rows), int(n_classes), int(n_seen)
+
+    def build(self, input_shape) -> None:  # noqa: ANN001 (Keras signature)
+        def constant(i: int):  # noqa: ANN202
+            return (lambda shape, dtype=None: tf.constant(self._initial[i], dtype)) if self._initial else "zeros"
+
+        self.row_map = self.add_weight(name="row_map", shape=(self.buckets,), dtype=tf.int64, trainable=False,
+                                       initializer=constant(0))
+        self.idf = self.add_weight(name="idf", shape=(self.rows,), trainable=False, initializer=constant(1))
+        self.columns = self.add_weight(name="columns", shape=(self.n_classes,), dtype=tf.int64, trainable=False,
+                                       initializer=constant(2))
+        self.table = self.add_weight(name="table", shape=(self.rows, self.n_seen), initializer="zeros")
+        super().build(input_shape)
+
+    def call(self, ids: tf.SparseTensor) -> tf.Tensor:
+        rows = tf.gather(self.row_map, ids.values)
+        kept = rows >= 0
+        mapped = tf.sparse.retain(tf.SparseTensor(ids.indices, rows, ids.dense_shape), kept)
+        weights = tf.SparseTensor(mapped.indices, tf.gather(self.idf, mapped.values), mapped.dense_shape)
+        seen = tf.nn.safe_embedding_lookup_sparse(self.table, mapped, weights, combiner="sqrtn")
+        seen = tf.pad(seen, [[0, 0], [0, 1]])
+        return tf.gather(seen, self.columns, axis=1)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "buckets": self.buckets, "rows": self.rows, "n_classes": self.n_classes,
+                "n_seen": self.n_seen}
+
+
 @keras.utils.register_keras_serializable(package="prodcat")
 class LabelSimilarity(keras.layers.Layer):
     """Scores every class of a level by cosine similarity between a learned projection of the
@@ -139,21 +224,24 @@ def _gated(features: tf.Tensor, has_image: tf.Tensor) -> tf.Tensor:
 def build_model(
     level_sizes: Sequence[int], model_cfg: ModelConfig, text_cfg: TextConfig,
     feature_dims: dict[str, object] | None = None, label_embeddings: Sequence[np.ndarray] | None = None,
-    token_idf: np.ndarray | None = None, flat_layout: FlatLayout | None = None,
+    token_idf: np.ndarray | None = None, flat_layout: FlatLayout | None = None, wide: WideFeatures | None = None,
 ) -> keras.Model:
     """A Keras model from transformed features to per-level class probabilities.
 
     Inputs: hashed n-gram ids (learned bag of n-grams) and, when Transform provides them, the
     frozen pretrained sentence embedding and image features (pretrained embedding or pixels for
-    a learned CNN); all are concatenated into the shared trunk.
+    a learned CNN); all are concatenated into the shared trunk. With `wide`, each output also gets
+    a linear score straight from the TF-IDF vector of the hashed n-grams (wide & deep).
     """
     feature_dims = feature_dims or {}
     keras.utils.set_random_seed(model_cfg.seed)
     inputs: dict[str, tf.Tensor] = {}
     memorizing = []
-    if model_cfg.ngram_features or not feature_dims.get(F.TEXT_EMBEDDING):
+    tokens = None
+    if model_cfg.ngram_features or not feature_dims.get(F.TEXT_EMBEDDING) or wide is not None:
         tokens = keras.Input(shape=(None,), sparse=True, dtype=tf.int64, name=F.TOKENS)
         inputs[F.TOKENS] = tokens
+    if model_cfg.ngram_features or not feature_dims.get(F.TEXT_EMBEDDING):
         memorizing.append(HashedEmbeddingBag(text_cfg.word_buckets, model_cfg.embedding_dim, idf=token_idf,
                                              name="token_embedding")(tokens))
     if F.MERCHANT in feature_dims and model_cfg.merchant_feature:
@@ -192,7 +280,8 @@ def build_model(
     if model_cfg.heads == "flat":
         if flat_layout is None:
             raise ValueError("the flat classifier needs the taxonomy's flat layout")
-        return _flat_model(inputs, trunk, model_cfg, flat_layout, label_embeddings)
+        flat_wide = _wide_scores(wide, 0, tokens, "flat") if wide is not None else None
+        return _flat_model(inputs, trunk, model_cfg, flat_layout, label_embeddings, flat_wide)
 
     outputs: dict[str, tf.Tensor] = {}
     previous: tf.Tensor | None = None
@@ -211,6 +300,9 @@ def build_model(
             if model_cfg.label_prior and sentence is not None and label_embeddings[level - 1].shape[1] == sentence.shape[-1]:
                 prior = LabelSimilarity(label_embeddings[level - 1], name=f"level_{level}_label_prior")(sentence)
                 logits = keras.layers.Add(name=f"level_{level}_scores_with_prior")([logits, prior])
+        if wide is not None:
+            logits = keras.layers.Add(name=f"level_{level}_scores_with_wide")(
+                [logits, _wide_scores(wide, level - 1, tokens, f"level_{level}")])
         probs = keras.layers.Activation("softmax", name=F.level_output(level))(logits)
         outputs[F.level_output(level)] = probs
         previous = probs
@@ -271,9 +363,13 @@ class SubtreeSum(keras.layers.Layer):
         return {**super().get_config(), "ancestor_index": self.ancestor_index, "n_classes": self.n_classes}
 
 
+def _wide_scores(wide: WideFeatures, output: int, tokens: tf.Tensor, name: str) -> tf.Tensor:
+    return WideLinear(wide.row_map, wide.idf, wide.seen_classes[output], name=f"{name}_wide")(tokens)
+
+
 def _flat_model(
     inputs: dict[str, tf.Tensor], trunk: tf.Tensor, model_cfg: ModelConfig, layout: FlatLayout,
-    label_embeddings: Sequence[np.ndarray] | None,
+    label_embeddings: Sequence[np.ndarray] | None, wide_scores: tf.Tensor | None = None,
 ) -> keras.Model:
     """The flat classifier: one softmax over all categories; per-level outputs summed from it."""
     h = trunk
@@ -285,6 +381,8 @@ def _flat_model(
         names = np.concatenate(list(label_embeddings))
         query = keras.layers.Dense(names.shape[1], name="flat_query")(h)
         logits = keras.layers.Add(name="flat_scores")([logits, LabelSimilarity(names, name="flat_label_similarity")(query)])
+    if wide_scores is not None:
+        logits = keras.layers.Add(name="flat_scores_with_wide")([logits, wide_scores])
     flat = keras.layers.Activation("softmax", name=F.FLAT_OUTPUT)(logits)
     outputs = {F.FLAT_OUTPUT: flat}
     for level, (size, ancestors) in enumerate(zip(layout.level_sizes, layout.ancestor_indices), start=1):

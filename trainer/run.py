@@ -21,7 +21,8 @@ from prodcat.trainer import distribution
 from prodcat.trainer.decoding import HierarchicalDecoder
 from prodcat.trainer.local_cluster import WORKER_DIGESTS, TrainingJob, run_local_cluster
 from prodcat.trainer.model import (
-    FlatLayout, build_model, compile_model, inverse_document_frequency, label_embeddings, model_feature_dims,
+    FlatLayout, WideFeatures, build_model, compile_model, inverse_document_frequency, label_embeddings,
+    model_feature_dims,
 )
 from prodcat.trainer.sampling import SAMPLING_POWER, resample_by_category, target_distribution
 from prodcat.trainer.signatures import make_signatures
@@ -186,9 +187,17 @@ def train(
     model_cfg: ModelConfig = config.model
     strategy = strategy or distribution.strategy_from_environment()
     tfidf = model_cfg.token_weighting == "tfidf" and model_cfg.ngram_features
-    counts, batches, frequencies = _training_statistics(train_data, level_sizes, config.text.word_buckets if tfidf else 0)
+    counts, batches, frequencies = _training_statistics(
+        train_data, level_sizes, config.text.word_buckets if tfidf or model_cfg.wide_path else 0)
     counts, flat_counts = counts[:-1], counts[-1]
-    token_idf = inverse_document_frequency(*frequencies) if frequencies is not None else None
+    token_idf = inverse_document_frequency(*frequencies) if frequencies is not None and tfidf else None
+    wide = None
+    if model_cfg.wide_path:
+        wide = WideFeatures.from_training_statistics(
+            *frequencies, [flat_counts] if model_cfg.heads == "flat" else counts,
+            model_cfg.wide_max_features, model_cfg.wide_min_df)
+        _LOG.info("wide path: %d n-gram buckets x %s classes with training products", wide.rows,
+                  "/".join(str(int(s.sum())) for s in wide.seen_classes))
     steps_per_epoch = None
     if model_cfg.class_sampling != "none":
         if flat_layout is None:
@@ -206,7 +215,8 @@ def train(
     _LOG.info("training with %s (%d worker(s), %d replica(s))", type(strategy).__name__,
               distribution.cluster_workers(), strategy.num_replicas_in_sync)
     with strategy.scope():
-        model = build_model(level_sizes, model_cfg, config.text, feature_dims, label_vectors, token_idf, flat_layout)
+        model = build_model(level_sizes, model_cfg, config.text, feature_dims, label_vectors, token_idf, flat_layout,
+                            wide)
         compile_model(model, weights, model_cfg, class_weights(flat_counts, model_cfg.class_weighting))
     callbacks: list[tf.keras.callbacks.Callback] = [
         tf.keras.callbacks.EarlyStopping(

@@ -8,7 +8,10 @@ import tensorflow as tf
 from prodcat import features as F
 from prodcat.config import ModelConfig, TextConfig
 from prodcat.taxonomy import Taxonomy
-from prodcat.trainer.model import FlatLayout, HashedEmbeddingBag, PathDropout, build_model, inverse_document_frequency
+from prodcat.trainer.model import (
+    FlatLayout, HashedEmbeddingBag, PathDropout, WideFeatures, WideLinear, build_model, compile_model,
+    inverse_document_frequency,
+)
 
 
 def test_path_dropout_hides_whole_rows_in_training_only() -> None:
@@ -124,3 +127,53 @@ def test_label_prior_adds_the_plain_zero_shot_similarity_per_level() -> None:
     without = build_model([2, 3], ModelConfig(hidden_units=(8,), level_hidden_units=4, label_prior=False),
                           TextConfig(word_buckets=64), dims, label_embeddings=names)
     assert not [layer for layer in without.layers if layer.name.endswith("label_prior")]
+
+
+def test_wide_features_keep_the_most_frequent_buckets_seen_often_enough() -> None:
+    df = np.array([0, 5, 1, 3, 9, 2, 0, 4])
+    wide = WideFeatures.from_training_statistics(df, documents=10, class_counts=[np.array([3, 0, 1])],
+                                                 max_features=3, min_df=2)
+    # buckets with df >= 2: 1 (5), 3 (3), 4 (9), 5 (2), 7 (4); the 3 most frequent: 4, 1, 7 -> rows in bucket order
+    assert wide.row_map.tolist() == [-1, 0, -1, -1, 1, -1, -1, 2]
+    np.testing.assert_allclose(wide.idf, inverse_document_frequency(np.array([5, 9, 4]), 10), rtol=1e-6)
+    assert wide.seen_classes[0].tolist() == [True, False, True]
+
+
+def _wide_layer() -> WideLinear:
+    wide = WideFeatures.from_training_statistics(np.array([3, 3, 1, 3]), 10, [np.array([1, 0, 2])], 8, 2)
+    layer = WideLinear(wide.row_map, wide.idf, wide.seen_classes[0])
+    layer.build(None)
+    return layer
+
+
+def test_wide_linear_scores_the_tfidf_vector_and_leaves_unseen_classes_at_zero() -> None:
+    layer = _wide_layer()  # buckets 0, 1, 3 kept (rows 0-2); classes 0 and 2 seen
+    assert float(tf.reduce_sum(tf.abs(layer(tf.sparse.from_dense(tf.constant([[1, 3]], tf.int64)))))) == 0.0, \
+        "starts at zero: the deep model's scores are unchanged"
+    layer.table.assign(np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], np.float32))
+    ids = tf.sparse.from_dense(tf.constant([[1, 2, 3]], tf.int64))  # bucket 2 is too rare: no weight
+    scores = layer(ids).numpy()[0]
+    # equal idf for buckets 1 and 3: the L2-normalised sum of their rows, (row 1 + row 2) / sqrt(2)
+    np.testing.assert_allclose(scores, [(3 + 5) / np.sqrt(2), 0.0, (4 + 6) / np.sqrt(2)], rtol=1e-6)
+    assert layer(tf.sparse.from_dense(tf.constant([[2]], tf.int64))).numpy().tolist() == [[0.0, 0.0, 0.0]]
+
+
+def test_wide_path_learns_a_rare_code_and_round_trips(tmp_path) -> None:  # noqa: ANN001
+    """A code seen in a few products points at its class through the wide path alone."""
+    config = ModelConfig(hidden_units=(4,), level_hidden_units=0, label_semantics=False, ngram_features=False,
+                         wide_path=True, learning_rate=0.05)
+    tokens = np.array([[10, 1], [10, 2], [20, 1], [20, 2]] * 8, np.int64)
+    labels = np.array([0, 0, 1, 1] * 8, np.int64)
+    wide = WideFeatures.from_training_statistics(np.bincount(tokens.ravel(), minlength=32), len(tokens),
+                                                 [np.array([16, 16, 0])], 32, 2)
+    model = build_model([3], config, TextConfig(word_buckets=32), {F.TOKENS: None, F.TEXT_EMBEDDING: 4}, wide=wide)
+    assert [layer.name for layer in model.layers if isinstance(layer, WideLinear)] == ["level_1_wide"]
+    compile_model(model, [None], config)
+    features = {F.TOKENS: tf.sparse.from_dense(tf.constant(tokens)), F.TEXT_EMBEDDING: tf.zeros([len(tokens), 4])}
+    model.fit(features, {F.level_output(1): labels}, epochs=30, batch_size=8, verbose=0)
+    probs = model(features)[F.level_output(1)].numpy()
+    assert (probs.argmax(axis=1) == labels).all(), "the embedding is all zeros: only the wide path can tell them apart"
+    assert probs[:, 2].max() < 0.05, "a class without training products gets no wide score to grow"
+    model.save(tmp_path / "wide")
+    restored = tf.keras.models.load_model(tmp_path / "wide", compile=False)
+    np.testing.assert_allclose(restored(features)[F.level_output(1)].numpy(), probs, atol=1e-6)

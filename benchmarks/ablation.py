@@ -55,7 +55,7 @@ VARIANTS: dict[str, dict] = {
     "no label prior": {"label_prior": False},
     "no label semantics": {"label_semantics": False, "label_prior": False},
     "wide linear path": {"wide_path": True},
-    "wide path with sqrt resampling, no class weights": {"wide_path": True, "class_sampling": "sqrt",
+    "wide path with sqrt resampling and no class weights": {"wide_path": True, "class_sampling": "sqrt",
                                                           "class_weighting": "none"},
 }
 BEAM_WIDTH = 5

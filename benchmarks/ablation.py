@@ -49,14 +49,13 @@ VARIANTS: dict[str, dict] = {
     "sqrt class resampling": {"class_sampling": "sqrt"},
     "sqrt resampling without class weights": {"class_sampling": "sqrt", "class_weighting": "none"},
     "inverse class weights": {"class_weighting": "inverse"},
-    "no trained n-grams": {"ngram_features": False},
+    "no trained n-grams": {"ngram_features": False, "wide_path": False},
     "mean-pooled n-grams": {"token_weighting": "mean"},
     "no shop feature": {"merchant_feature": False},
     "no label prior": {"label_prior": False},
     "no label semantics": {"label_semantics": False, "label_prior": False},
-    "wide linear path": {"wide_path": True},
-    "wide path with sqrt resampling and no class weights": {"wide_path": True, "class_sampling": "sqrt",
-                                                          "class_weighting": "none"},
+    "no wide path": {"wide_path": False},
+    "dense Adam": {"optimizer": "adam"},
 }
 BEAM_WIDTH = 5
 

@@ -167,7 +167,7 @@ class ModelConfig(_Section):
         "pretrained sentence embedding and each category name's (the zero-shot score, only its scale "
         "learned): a prior from outside the training data, for shops and domains training has not covered")
     wide_path: bool = Field(
-        False, description="wide & deep: add to each level's scores a linear model on the TF-IDF vector of the "
+        True, description="wide & deep: add to each level's scores a linear model on the TF-IDF vector of the "
         "hashed n-grams, one weight per (n-gram bucket, class with training products), as a TF-IDF + linear SVM has")
     wide_max_features: int = Field(1 << 15, ge=1, description="n-gram buckets the wide path keeps, most frequent first")
     wide_min_df: int = Field(2, ge=1, description="the wide path keeps buckets in at least this many training products")
@@ -185,6 +185,9 @@ class ModelConfig(_Section):
         "the square root of its count, 'uniform' every seen category equally often (rare ones over-sampled, "
         "frequent ones under-sampled; an epoch keeps its number of steps); class weights are then computed on "
         "the resampled distribution")
+    optimizer: Literal["adam", "lazy_adam"] = Field(
+        "lazy_adam", description="'lazy_adam': Adam that updates only the looked-up rows of the n-gram and wide tables "
+        "(TF Addons' LazyAdam semantics); much less work per step when those tables are large")
     learning_rate: float = Field(3e-3, gt=0)
     batch_size: int = Field(64, ge=1)
     epochs: int = Field(30, ge=1)

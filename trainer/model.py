@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from prodcat import features as F
 from prodcat.config import ModelConfig, TextConfig
+from prodcat.trainer.optimizers import LazyAdam
 
 keras = tf.keras
 
@@ -452,7 +453,7 @@ def compile_model(
     n_levels = len(level_class_weights)
     names = [F.level_output(level) for level in range(1, n_levels + 1)]
     metrics = {name: [MaskedAccuracy()] for name in names}
-    optimizer = keras.optimizers.Adam(model_cfg.learning_rate)
+    optimizer = (LazyAdam if model_cfg.optimizer == "lazy_adam" else keras.optimizers.Adam)(model_cfg.learning_rate)
     if model_cfg.heads == "flat":
         model.compile(optimizer=optimizer, loss={F.FLAT_OUTPUT: _SumOverBatch(MaskedSparseCrossentropy(flat_class_weights))},
                       metrics=metrics)

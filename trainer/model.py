@@ -301,7 +301,7 @@ def build_model(
             if model_cfg.label_prior and sentence is not None and label_embeddings[level - 1].shape[1] == sentence.shape[-1]:
                 prior = LabelSimilarity(label_embeddings[level - 1], name=f"level_{level}_label_prior")(sentence)
                 logits = keras.layers.Add(name=f"level_{level}_scores_with_prior")([logits, prior])
-        if wide is not None:
+        if wide is not None and wide.seen_classes[level - 1].any():  # a level no product reaches: no weights
             logits = keras.layers.Add(name=f"level_{level}_scores_with_wide")(
                 [logits, _wide_scores(wide, level - 1, tokens, f"level_{level}")])
         probs = keras.layers.Activation("softmax", name=F.level_output(level))(logits)

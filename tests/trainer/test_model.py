@@ -181,7 +181,7 @@ def test_wide_path_learns_a_rare_code_and_round_trips(tmp_path) -> None:  # noqa
 
 def test_no_wide_weights_for_a_level_without_training_products() -> None:
     """A zero-column table is dead weight, and crashed collective all-reduce in multi-worker training."""
-    wide = WideFeatures.from_training_statistics(np.array([3, 3, 3]), 10, [np.array([2, 1]), np.array([0, 0, 0])], 8, 2)
+    wide = WideFeatures.from_training_statistics(np.full(16, 3), 10, [np.array([2, 1]), np.array([0, 0, 0])], 8, 2)
     config = ModelConfig(hidden_units=(4,), level_hidden_units=0, label_semantics=False)
-    model = build_model([2, 3], config, TextConfig(word_buckets=3), {F.TOKENS: None}, wide=wide)
+    model = build_model([2, 3], config, TextConfig(word_buckets=16), {F.TOKENS: None}, wide=wide)
     assert [layer.name for layer in model.layers if isinstance(layer, WideLinear)] == ["level_1_wide"]

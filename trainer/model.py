@@ -100,28 +100,29 @@ class WideFeatures:
 
 @keras.utils.register_keras_serializable(package="prodcat")
 class WideLinear(keras.layers.Layer):
-    """A linear model on the TF-IDF vector of a product's hashed n-grams, straight to one output's
-    logits: one weight per (n-gram, class), as a TF-IDF + linear SVM has.
+    """A linear model on the TF-IDF vector of a product's hashed n-grams, straight to the logits of
+    every output (each taxonomy level, or the flat one): one weight per (n-gram, class), as a
+    TF-IDF + linear SVM has.
 
     The deep path shares a 64-dimensional n-gram embedding among all classes; this path lets a
-    rare code or brand point at its own category. Weights start at zero (the deep model's scores
-    unchanged) and unseen classes get no wide score at all.
+    rare code or brand point at its own category. One table holds the classes with training
+    products of all outputs side by side, so a product's n-grams are looked up once. Weights start
+    at zero (the deep model's scores unchanged); unseen classes get no wide score at all.
     """
 
-    def __init__(self, row_map: np.ndarray | None = None, idf: np.ndarray | None = None,
-                 seen_classes: np.ndarray | None = None, buckets: int = 0, rows: int = 0, n_classes: int = 0,
-                 n_seen: int = 0, **kwargs) -> None:
+    def __init__(self, wide: WideFeatures | None = None, buckets: int = 0, rows: int = 0,
+                 n_classes: Sequence[int] = (), n_seen: int = 0, **kwargs) -> None:
         super().__init__(**kwargs)
-        if row_map is not None:
-            buckets, rows = int(row_map.size), int(idf.size)
-            n_classes, n_seen = int(seen_classes.size), int(seen_classes.sum())
-            # class -> column of the seen classes' scores; unseen classes read an extra zero column
-            columns = np.full(n_classes, n_seen, np.int64)
-            columns[seen_classes] = np.arange(n_seen)
-            self._initial = (row_map, idf, columns)
-        else:
-            self._initial = None
-        self.buckets, self.rows, self.n_classes, self.n_seen = int(buckets), int(rows), int(n_classes), int(n_seen)
+        self._initial = None
+        if wide is not None:
+            seen = np.concatenate(wide.seen_classes)
+            buckets, rows, n_classes, n_seen = wide.row_map.size, wide.rows, [s.size for s in wide.seen_classes], seen.sum()
+            # each class's column in the table; classes without training products read an extra zero column
+            columns = np.full(seen.size, n_seen, np.int64)
+            columns[seen] = np.arange(n_seen)
+            self._initial = (wide.row_map, wide.idf, columns)
+        self.buckets, self.rows, self.n_seen = int(buckets), int(rows), int(n_seen)
+        self.n_classes = [int(n) for n in n_classes]
 
     def build(self, input_shape) -> None:  # noqa: ANN001 (Keras signature)
         def constant(i: int):  # noqa: ANN202
@@ -130,19 +131,18 @@ class WideLinear(keras.layers.Layer):
         self.row_map = self.add_weight(name="row_map", shape=(self.buckets,), dtype=tf.int64, trainable=False,
                                        initializer=constant(0))
         self.idf = self.add_weight(name="idf", shape=(self.rows,), trainable=False, initializer=constant(1))
-        self.columns = self.add_weight(name="columns", shape=(self.n_classes,), dtype=tf.int64, trainable=False,
+        self.columns = self.add_weight(name="columns", shape=(sum(self.n_classes),), dtype=tf.int64, trainable=False,
                                        initializer=constant(2))
         self.table = self.add_weight(name="table", shape=(self.rows, self.n_seen), initializer="zeros")
         super().build(input_shape)
 
-    def call(self, ids: tf.SparseTensor) -> tf.Tensor:
+    def call(self, ids: tf.SparseTensor) -> list[tf.Tensor]:
         rows = tf.gather(self.row_map, ids.values)
-        kept = rows >= 0
-        mapped = tf.sparse.retain(tf.SparseTensor(ids.indices, rows, ids.dense_shape), kept)
+        mapped = tf.sparse.retain(tf.SparseTensor(ids.indices, rows, ids.dense_shape), rows >= 0)
         weights = tf.SparseTensor(mapped.indices, tf.gather(self.idf, mapped.values), mapped.dense_shape)
-        seen = tf.nn.safe_embedding_lookup_sparse(self.table, mapped, weights, combiner="sqrtn")
-        seen = tf.pad(seen, [[0, 0], [0, 1]])
-        return tf.gather(seen, self.columns, axis=1)
+        seen_scores = tf.nn.safe_embedding_lookup_sparse(self.table, mapped, weights, combiner="sqrtn")
+        scores = tf.gather(tf.pad(seen_scores, [[0, 0], [0, 1]]), self.columns, axis=1)
+        return tf.split(scores, self.n_classes, axis=1)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "buckets": self.buckets, "rows": self.rows, "n_classes": self.n_classes,
@@ -278,11 +278,15 @@ def build_model(
         x = keras.layers.Dense(units, activation="relu", name=f"trunk_{i}")(x)
         x = keras.layers.Dropout(model_cfg.dropout, name=f"trunk_dropout_{i}")(x)
     trunk = x
+    # wide & deep: one linear score per output from the n-grams' TF-IDF vector (None: no classes to score)
+    wide_scores = None
+    if wide is not None and any(seen.any() for seen in wide.seen_classes):
+        wide_scores = [scores if seen.any() else None for seen, scores in
+                       zip(wide.seen_classes, WideLinear(wide, name="wide_path")(tokens))]
     if model_cfg.heads == "flat":
         if flat_layout is None:
             raise ValueError("the flat classifier needs the taxonomy's flat layout")
-        flat_wide = _wide_scores(wide, 0, tokens, "flat") if wide is not None else None
-        return _flat_model(inputs, trunk, model_cfg, flat_layout, label_embeddings, flat_wide)
+        return _flat_model(inputs, trunk, model_cfg, flat_layout, label_embeddings, wide_scores[0] if wide_scores else None)
 
     outputs: dict[str, tf.Tensor] = {}
     previous: tf.Tensor | None = None
@@ -301,9 +305,8 @@ def build_model(
             if model_cfg.label_prior and sentence is not None and label_embeddings[level - 1].shape[1] == sentence.shape[-1]:
                 prior = LabelSimilarity(label_embeddings[level - 1], name=f"level_{level}_label_prior")(sentence)
                 logits = keras.layers.Add(name=f"level_{level}_scores_with_prior")([logits, prior])
-        if wide is not None and wide.seen_classes[level - 1].any():  # a level no product reaches: no weights
-            logits = keras.layers.Add(name=f"level_{level}_scores_with_wide")(
-                [logits, _wide_scores(wide, level - 1, tokens, f"level_{level}")])
+        if wide_scores and wide_scores[level - 1] is not None:
+            logits = keras.layers.Add(name=f"level_{level}_scores_with_wide")([logits, wide_scores[level - 1]])
         probs = keras.layers.Activation("softmax", name=F.level_output(level))(logits)
         outputs[F.level_output(level)] = probs
         previous = probs
@@ -362,10 +365,6 @@ class SubtreeSum(keras.layers.Layer):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "ancestor_index": self.ancestor_index, "n_classes": self.n_classes}
-
-
-def _wide_scores(wide: WideFeatures, output: int, tokens: tf.Tensor, name: str) -> tf.Tensor:
-    return WideLinear(wide.row_map, wide.idf, wide.seen_classes[output], name=f"{name}_wide")(tokens)
 
 
 def _flat_model(

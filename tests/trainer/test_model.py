@@ -141,21 +141,21 @@ def test_wide_features_keep_the_most_frequent_buckets_seen_often_enough() -> Non
 
 def _wide_layer() -> WideLinear:
     wide = WideFeatures.from_training_statistics(np.array([3, 3, 1, 3]), 10, [np.array([1, 0, 2])], 8, 2)
-    layer = WideLinear(wide.row_map, wide.idf, wide.seen_classes[0])
+    layer = WideLinear(wide)
     layer.build(None)
     return layer
 
 
 def test_wide_linear_scores_the_tfidf_vector_and_leaves_unseen_classes_at_zero() -> None:
     layer = _wide_layer()  # buckets 0, 1, 3 kept (rows 0-2); classes 0 and 2 seen
-    assert float(tf.reduce_sum(tf.abs(layer(tf.sparse.from_dense(tf.constant([[1, 3]], tf.int64)))))) == 0.0, \
+    assert float(tf.reduce_sum(tf.abs(layer(tf.sparse.from_dense(tf.constant([[1, 3]], tf.int64)))[0]))) == 0.0, \
         "starts at zero: the deep model's scores are unchanged"
     layer.table.assign(np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], np.float32))
     ids = tf.sparse.from_dense(tf.constant([[1, 2, 3]], tf.int64))  # bucket 2 is too rare: no weight
-    scores = layer(ids).numpy()[0]
+    scores = layer(ids)[0].numpy()[0]
     # equal idf for buckets 1 and 3: the L2-normalised sum of their rows, (row 1 + row 2) / sqrt(2)
     np.testing.assert_allclose(scores, [(3 + 5) / np.sqrt(2), 0.0, (4 + 6) / np.sqrt(2)], rtol=1e-6)
-    assert layer(tf.sparse.from_dense(tf.constant([[2]], tf.int64))).numpy().tolist() == [[0.0, 0.0, 0.0]]
+    assert layer(tf.sparse.from_dense(tf.constant([[2]], tf.int64)))[0].numpy().tolist() == [[0.0, 0.0, 0.0]]
 
 
 def test_wide_path_learns_a_rare_code_and_round_trips(tmp_path) -> None:  # noqa: ANN001
@@ -167,7 +167,7 @@ def test_wide_path_learns_a_rare_code_and_round_trips(tmp_path) -> None:  # noqa
     wide = WideFeatures.from_training_statistics(np.bincount(tokens.ravel(), minlength=32), len(tokens),
                                                  [np.array([16, 16, 0])], 32, 2)
     model = build_model([3], config, TextConfig(word_buckets=32), {F.TOKENS: None, F.TEXT_EMBEDDING: 4}, wide=wide)
-    assert [layer.name for layer in model.layers if isinstance(layer, WideLinear)] == ["level_1_wide"]
+    assert model.get_layer("wide_path").table.shape == (4, 2), "buckets 1, 2, 10, 20 x the 2 classes with products"
     compile_model(model, [None], config)
     features = {F.TOKENS: tf.sparse.from_dense(tf.constant(tokens)), F.TEXT_EMBEDDING: tf.zeros([len(tokens), 4])}
     model.fit(features, {F.level_output(1): labels}, epochs=30, batch_size=8, verbose=0)
@@ -180,8 +180,23 @@ def test_wide_path_learns_a_rare_code_and_round_trips(tmp_path) -> None:  # noqa
 
 
 def test_no_wide_weights_for_a_level_without_training_products() -> None:
-    """A zero-column table is dead weight, and crashed collective all-reduce in multi-worker training."""
+    """One table for all levels, columns only for classes with training products; a level without
+    any gets no wide score (a zero-column table crashed multi-worker all-reduce)."""
     wide = WideFeatures.from_training_statistics(np.full(16, 3), 10, [np.array([2, 1]), np.array([0, 0, 0])], 8, 2)
     config = ModelConfig(hidden_units=(4,), level_hidden_units=0, label_semantics=False)
     model = build_model([2, 3], config, TextConfig(word_buckets=16), {F.TOKENS: None}, wide=wide)
-    assert [layer.name for layer in model.layers if isinstance(layer, WideLinear)] == ["level_1_wide"]
+    assert model.get_layer("wide_path").table.shape == (8, 2)
+    names = [layer.name for layer in model.layers]
+    assert "level_1_scores_with_wide" in names and "level_2_scores_with_wide" not in names
+    nothing = WideFeatures.from_training_statistics(np.full(16, 3), 10, [np.array([0, 0]), np.array([0, 0, 0])], 8, 2)
+    model = build_model([2, 3], config, TextConfig(word_buckets=16), {F.TOKENS: None}, wide=nothing)
+    assert not [layer for layer in model.layers if isinstance(layer, WideLinear)]
+
+
+def test_wide_path_scores_every_level_from_one_lookup() -> None:
+    wide = WideFeatures.from_training_statistics(np.full(16, 3), 10, [np.array([2, 0]), np.array([0, 1, 1])], 8, 2)
+    layer = WideLinear(wide)
+    layer.build(None)
+    layer.table.assign(np.arange(8 * 3, dtype=np.float32).reshape(8, 3))  # columns: L1 class 0, L2 classes 1, 2
+    level_1, level_2 = (x.numpy()[0] for x in layer(tf.sparse.from_dense(tf.constant([[1]], tf.int64))))  # row 1
+    assert level_1.tolist() == [3.0, 0.0] and level_2.tolist() == [0.0, 4.0, 5.0]

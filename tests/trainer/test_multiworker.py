@@ -116,7 +116,8 @@ def test_a_killed_worker_restarts_the_cluster_and_training_resumes_from_the_last
         assert restored, f"worker {worker} restored the backup"
         restored_epochs = int(restored.group(1))
         assert 1 <= restored_epochs < epochs
-        assert done_before == list(range(1, len(done_before) + 1)) and restored_epochs >= max(done_before), \
+        # worker 1 may be killed before it logs the epoch the chief has logged (and backed up)
+        assert done_before == list(range(1, len(done_before) + 1)) and restored_epochs >= max(done_before, default=0), \
             "no epoch finished before the kill is lost"
         assert _epochs_logged(after, worker) == list(range(restored_epochs + 1, epochs + 1)), \
             "the second attempt resumes after the backed-up epochs and re-runs none of them"

@@ -238,11 +238,12 @@ def build_model(
     keras.utils.set_random_seed(model_cfg.seed)
     inputs: dict[str, tf.Tensor] = {}
     memorizing = []
+    ngram_bag = model_cfg.ngram_features or not feature_dims.get(F.TEXT_EMBEDDING)  # the only text input otherwise
     tokens = None
-    if model_cfg.ngram_features or not feature_dims.get(F.TEXT_EMBEDDING) or wide is not None:
+    if ngram_bag or wide is not None:
         tokens = keras.Input(shape=(None,), sparse=True, dtype=tf.int64, name=F.TOKENS)
         inputs[F.TOKENS] = tokens
-    if model_cfg.ngram_features or not feature_dims.get(F.TEXT_EMBEDDING):
+    if ngram_bag:
         memorizing.append(HashedEmbeddingBag(text_cfg.word_buckets, model_cfg.embedding_dim, idf=token_idf,
                                              name="token_embedding")(tokens))
     if F.MERCHANT in feature_dims and model_cfg.merchant_feature:

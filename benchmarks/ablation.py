@@ -55,6 +55,7 @@ VARIANTS: dict[str, dict] = {
     "no label prior": {"label_prior": False},
     "no label semantics": {"label_semantics": False, "label_prior": False},
     "no wide path": {"wide_path": False},
+    "unseen classes trained": {"unseen_classes": "trained"},
     "dense Adam": {"optimizer": "adam"},
     "wide path on 65536 buckets from min_df 1": {"wide_max_features": 65536, "wide_min_df": 1},
 }

@@ -166,6 +166,11 @@ class ModelConfig(_Section):
         True, description="add to each level's scores the plain cosine similarity between the product's "
         "pretrained sentence embedding and each category name's (the zero-shot score, only its scale "
         "learned): a prior from outside the training data, for shops and domains training has not covered")
+    unseen_classes: Literal["trained", "label_semantics"] = Field(
+        "label_semantics", description="how a level scores its classes without training products (with label "
+        "semantics): 'label_semantics' leaves them out of the training softmax and scores them at serving by "
+        "the similarity to their names alone, as the zero-shot peer does (a shop from a domain training never "
+        "covered is not hopeless); 'trained': they stay in every softmax, which teaches the heads they never occur")
     wide_path: bool = Field(
         True, description="wide & deep: add to each level's scores a linear model on the TF-IDF vector of the "
         "hashed n-grams, one weight per (n-gram bucket, class with training products), as a TF-IDF + linear SVM has")

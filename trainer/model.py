@@ -182,6 +182,41 @@ class LabelSimilarity(keras.layers.Layer):
 
 
 @keras.utils.register_keras_serializable(package="prodcat")
+class UnseenClassScores(keras.layers.Layer):
+    """A level's scores from its class-specific terms (per-class weights, wide path) and its
+    class-generic ones (similarity to the category names), for a level where some classes have no
+    training products.
+
+    A softmax trained with such classes in only learns that they never occur, which is true of the
+    training shops and false of the next shop; its per-class weights for them are pushed down and
+    nothing else. So in training they are left out of the softmax, and at serving they are scored
+    by the generic terms alone, as the zero-shot peer scores every class.
+    """
+
+    def __init__(self, seen: np.ndarray | None = None, n_classes: int = 0, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._initial = None if seen is None else np.asarray(seen, np.float32)
+        self.n_classes = int(n_classes if seen is None else len(seen))
+
+    def build(self, input_shape) -> None:  # noqa: ANN001 (Keras signature)
+        initial = self._initial
+        self.seen = self.add_weight(
+            name="seen", shape=(self.n_classes,), trainable=False,
+            initializer=(lambda shape, dtype=None: tf.constant(initial, dtype)) if initial is not None else "zeros")
+        super().build(input_shape)
+
+    def call(self, inputs: list[tf.Tensor], training: bool | None = None) -> tf.Tensor:
+        specific, generic = inputs
+        seen = tf.broadcast_to(self.seen > 0.5, tf.shape(specific))
+        if training:
+            return tf.where(seen, specific + generic, tf.fill(tf.shape(specific), -1e9))
+        return tf.where(seen, specific + generic, generic)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "n_classes": self.n_classes}
+
+
+@keras.utils.register_keras_serializable(package="prodcat")
 class PathDropout(keras.layers.Layer):
     """In training, hides a whole feature vector for a random share of products (zeroes it).
 
@@ -226,6 +261,7 @@ def build_model(
     level_sizes: Sequence[int], model_cfg: ModelConfig, text_cfg: TextConfig,
     feature_dims: dict[str, object] | None = None, label_embeddings: Sequence[np.ndarray] | None = None,
     token_idf: np.ndarray | None = None, flat_layout: FlatLayout | None = None, wide: WideFeatures | None = None,
+    seen_classes: Sequence[np.ndarray] | None = None,
 ) -> keras.Model:
     """A Keras model from transformed features to per-level class probabilities.
 
@@ -233,6 +269,8 @@ def build_model(
     frozen pretrained sentence embedding and image features (pretrained embedding or pixels for
     a learned CNN); all are concatenated into the shared trunk. With `wide`, each output also gets
     a linear score straight from the TF-IDF vector of the hashed n-grams (wide & deep).
+    `seen_classes` (per level, which classes have training products) lets classes without any be
+    scored by their names alone (`model.unseen_classes`).
     """
     feature_dims = feature_dims or {}
     keras.utils.set_random_seed(model_cfg.seed)
@@ -299,15 +337,20 @@ def build_model(
             h = keras.layers.Dense(model_cfg.level_hidden_units, activation="relu", name=f"level_{level}_hidden")(h)
             h = keras.layers.Dropout(model_cfg.dropout, name=f"level_{level}_dropout")(h)
         logits = keras.layers.Dense(size, name=f"level_{level}_logits")(h)
-        if label_embeddings is not None:
-            query = keras.layers.Dense(label_embeddings[level - 1].shape[1], name=f"level_{level}_query")(h)
-            similarity = LabelSimilarity(label_embeddings[level - 1], name=f"level_{level}_label_similarity")(query)
-            logits = keras.layers.Add(name=f"level_{level}_scores")([logits, similarity])
-            if model_cfg.label_prior and sentence is not None and label_embeddings[level - 1].shape[1] == sentence.shape[-1]:
-                prior = LabelSimilarity(label_embeddings[level - 1], name=f"level_{level}_label_prior")(sentence)
-                logits = keras.layers.Add(name=f"level_{level}_scores_with_prior")([logits, prior])
         if wide_scores and wide_scores[level - 1] is not None:
             logits = keras.layers.Add(name=f"level_{level}_scores_with_wide")([logits, wide_scores[level - 1]])
+        generic = []  # scores shared by every class through its name: meaningful without training products
+        if label_embeddings is not None:
+            query = keras.layers.Dense(label_embeddings[level - 1].shape[1], name=f"level_{level}_query")(h)
+            generic.append(LabelSimilarity(label_embeddings[level - 1], name=f"level_{level}_label_similarity")(query))
+            if model_cfg.label_prior and sentence is not None and label_embeddings[level - 1].shape[1] == sentence.shape[-1]:
+                generic.append(LabelSimilarity(label_embeddings[level - 1], name=f"level_{level}_label_prior")(sentence))
+        seen = None if seen_classes is None else np.asarray(seen_classes[level - 1], bool)
+        if generic and model_cfg.unseen_classes == "label_semantics" and seen is not None and not seen.all():
+            shared = generic[0] if len(generic) == 1 else keras.layers.Add(name=f"level_{level}_name_scores")(generic)
+            logits = UnseenClassScores(seen, name=f"level_{level}_scores")([logits, shared])
+        elif generic:
+            logits = keras.layers.Add(name=f"level_{level}_scores")([logits, *generic])
         probs = keras.layers.Activation("softmax", name=F.level_output(level))(logits)
         outputs[F.level_output(level)] = probs
         previous = probs

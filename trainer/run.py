@@ -216,7 +216,7 @@ def train(
               distribution.cluster_workers(), strategy.num_replicas_in_sync)
     with strategy.scope():
         model = build_model(level_sizes, model_cfg, config.text, feature_dims, label_vectors, token_idf, flat_layout,
-                            wide)
+                            wide, seen_classes=[c > 0 for c in counts])
         compile_model(model, weights, model_cfg, class_weights(flat_counts, model_cfg.class_weighting))
     callbacks: list[tf.keras.callbacks.Callback] = [
         tf.keras.callbacks.EarlyStopping(

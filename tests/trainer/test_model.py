@@ -9,7 +9,7 @@ from prodcat import features as F
 from prodcat.config import ModelConfig, TextConfig
 from prodcat.taxonomy import Taxonomy
 from prodcat.trainer.model import (
-    FlatLayout, HashedEmbeddingBag, PathDropout, WideFeatures, WideLinear, build_model, compile_model,
+    FlatLayout, HashedEmbeddingBag, PathDropout, UnseenClassScores, WideFeatures, WideLinear, build_model, compile_model,
     inverse_document_frequency,
 )
 
@@ -200,3 +200,44 @@ def test_wide_path_scores_every_level_from_one_lookup() -> None:
     layer.table.assign(np.arange(8 * 3, dtype=np.float32).reshape(8, 3))  # columns: L1 class 0, L2 classes 1, 2
     level_1, level_2 = (x.numpy()[0] for x in layer(tf.sparse.from_dense(tf.constant([[1]], tf.int64))))  # row 1
     assert level_1.tolist() == [3.0, 0.0] and level_2.tolist() == [0.0, 4.0, 5.0]
+
+
+def test_classes_without_training_products_are_scored_by_their_names_alone(tmp_path) -> None:  # noqa: ANN001
+    """Left out of the training softmax (nothing teaches the heads they never occur); at serving
+    their score is the similarity to their name, so a product that reads like one can get it."""
+    names = [np.eye(4, dtype=np.float32)[:3]]
+    config = ModelConfig(hidden_units=(8,), level_hidden_units=0, ngram_features=False, wide_path=False,
+                         merchant_feature=False, learning_rate=0.02)
+    seen = [np.array([True, True, False])]
+    model = build_model([3], config, TextConfig(word_buckets=16), {F.TEXT_EMBEDDING: 4}, label_embeddings=names,
+                        seen_classes=seen)
+    compile_model(model, [None], config)
+    # trained on products of classes 0 and 1 only, each pointing at its own name
+    embeddings = np.array([[1.0, 0.1, 0.0, 0.0], [0.1, 1.0, 0.0, 0.0]] * 32, np.float32)
+    labels = np.array([0, 1] * 32, np.int64)
+    model.fit({F.TEXT_EMBEDDING: embeddings}, {F.level_output(1): labels}, epochs=20, batch_size=16, verbose=0)
+    during_training = model({F.TEXT_EMBEDDING: embeddings[:2]}, training=True)[F.level_output(1)].numpy()
+    assert during_training[:, 2].max() == 0.0, "class 2 is not in the training softmax"
+    product_of_class_2 = {F.TEXT_EMBEDDING: tf.constant([[0.0, 0.0, 1.0, 0.0]])}
+    probs = model(product_of_class_2)[F.level_output(1)].numpy()[0]
+    assert probs.argmax() == 2, f"a product reading like the unseen class's name gets it: {probs}"
+    assert model({F.TEXT_EMBEDDING: embeddings[:2]})[F.level_output(1)].numpy().argmax(axis=1).tolist() == [0, 1]
+
+    trained = build_model([3], config.model_copy(update={"unseen_classes": "trained"}), TextConfig(word_buckets=16),
+                          {F.TEXT_EMBEDDING: 4}, label_embeddings=names, seen_classes=seen)
+    compile_model(trained, [None], config)
+    trained.fit({F.TEXT_EMBEDDING: embeddings}, {F.level_output(1): labels}, epochs=20, batch_size=16, verbose=0)
+    assert trained(product_of_class_2)[F.level_output(1)].numpy()[0, 2] < probs[2], \
+        "kept in the softmax, the class is taught to lose"
+
+    model.save(tmp_path / "unseen")
+    restored = tf.keras.models.load_model(tmp_path / "unseen", compile=False)
+    np.testing.assert_allclose(restored(product_of_class_2)[F.level_output(1)].numpy()[0], probs, atol=1e-6)
+
+
+def test_every_class_seen_keeps_the_plain_sum_of_scores() -> None:
+    names = [np.eye(4, dtype=np.float32)[:2]]
+    model = build_model([2], ModelConfig(hidden_units=(4,), level_hidden_units=0), TextConfig(word_buckets=16),
+                        {F.TOKENS: None, F.TEXT_EMBEDDING: 4}, label_embeddings=names,
+                        seen_classes=[np.array([True, True])])
+    assert not [layer for layer in model.layers if isinstance(layer, UnseenClassScores)]

@@ -56,6 +56,7 @@ VARIANTS: dict[str, dict] = {
     "no label semantics": {"label_semantics": False, "label_prior": False},
     "no wide path": {"wide_path": False},
     "unseen classes trained": {"unseen_classes": "trained"},
+    **{f"unseen class offset {o}": {"unseen_class_offset": float(o)} for o in (3, 6, 10)},
     "dense Adam": {"optimizer": "adam"},
     "wide path on 65536 buckets from min_df 1": {"wide_max_features": 65536, "wide_min_df": 1},
 }

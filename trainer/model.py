@@ -193,10 +193,11 @@ class UnseenClassScores(keras.layers.Layer):
     by the generic terms alone, as the zero-shot peer scores every class.
     """
 
-    def __init__(self, seen: np.ndarray | None = None, n_classes: int = 0, **kwargs) -> None:
+    def __init__(self, seen: np.ndarray | None = None, n_classes: int = 0, offset: float = 0.0, **kwargs) -> None:
         super().__init__(**kwargs)
         self._initial = None if seen is None else np.asarray(seen, np.float32)
         self.n_classes = int(n_classes if seen is None else len(seen))
+        self.offset = float(offset)
 
     def build(self, input_shape) -> None:  # noqa: ANN001 (Keras signature)
         initial = self._initial
@@ -210,10 +211,10 @@ class UnseenClassScores(keras.layers.Layer):
         seen = tf.broadcast_to(self.seen > 0.5, tf.shape(specific))
         if training:
             return tf.where(seen, specific + generic, tf.fill(tf.shape(specific), -1e9))
-        return tf.where(seen, specific + generic, generic)
+        return tf.where(seen, specific + generic, generic - self.offset)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "n_classes": self.n_classes}
+        return {**super().get_config(), "n_classes": self.n_classes, "offset": self.offset}
 
 
 @keras.utils.register_keras_serializable(package="prodcat")
@@ -348,7 +349,8 @@ def build_model(
         seen = None if seen_classes is None else np.asarray(seen_classes[level - 1], bool)
         if generic and model_cfg.unseen_classes == "label_semantics" and seen is not None and not seen.all():
             shared = generic[0] if len(generic) == 1 else keras.layers.Add(name=f"level_{level}_name_scores")(generic)
-            logits = UnseenClassScores(seen, name=f"level_{level}_scores")([logits, shared])
+            logits = UnseenClassScores(seen, offset=model_cfg.unseen_class_offset,
+                                       name=f"level_{level}_scores")([logits, shared])
         elif generic:
             logits = keras.layers.Add(name=f"level_{level}_scores")([logits, *generic])
         probs = keras.layers.Activation("softmax", name=F.level_output(level))(logits)

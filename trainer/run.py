@@ -146,6 +146,25 @@ class EpochLog(tf.keras.callbacks.Callback):
                      epoch + 1, logs.get("loss", float("nan")), logs.get("val_loss", float("nan")), accuracies)
 
 
+class MeanLevelAccuracy(tf.keras.callbacks.Callback):
+    """Adds the mean of the per-level eval accuracies to the epoch's logs, for early stopping,
+    TensorBoard and the training summary to read."""
+
+    KEY = "val_mean_level_accuracy"
+
+    def __init__(self, n_levels: int) -> None:
+        super().__init__()
+        self.n_levels = n_levels
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if logs is None:
+            return
+        values = [logs[key] for k in range(1, self.n_levels + 1)
+                  if (key := f"val_{F.level_output(k)}_accuracy") in logs]
+        if values:
+            logs[self.KEY] = float(np.mean(values))
+
+
 class ResumingBackup(tf.keras.callbacks.BackupAndRestore):
     """BackupAndRestore that says what it restored, so a resumed training is visible in the log.
 
@@ -218,11 +237,11 @@ def train(
         model = build_model(level_sizes, model_cfg, config.text, feature_dims, label_vectors, token_idf, flat_layout,
                             wide, seen_classes=[c > 0 for c in counts])
         compile_model(model, weights, model_cfg, class_weights(flat_counts, model_cfg.class_weighting))
-    callbacks: list[tf.keras.callbacks.Callback] = [
-        tf.keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=model_cfg.early_stopping_patience, restore_best_weights=True
-        )
-    ]
+    callbacks: list[tf.keras.callbacks.Callback] = [MeanLevelAccuracy(len(level_sizes))]  # before the stopper
+    callbacks.append(tf.keras.callbacks.EarlyStopping(
+        monitor=MeanLevelAccuracy.KEY if model_cfg.early_stopping_monitor == "accuracy" else "val_loss",
+        mode="max" if model_cfg.early_stopping_monitor == "accuracy" else "min",
+        patience=model_cfg.early_stopping_patience, restore_best_weights=True))
     backup = None
     if backup_dir:  # before the loggers: an epoch in the log is an epoch backed up
         backup = ResumingBackup(backup_dir, save_freq=config.training.checkpoint_every)

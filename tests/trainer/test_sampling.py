@@ -1,4 +1,4 @@
-"""Class resampling: the drawn categories follow the target distribution; training runs on it."""
+"""Class resampling and early stopping: the drawn categories follow the target distribution; training runs on it."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from prodcat import features as F
 from prodcat.config import Config
 from prodcat.taxonomy import Taxonomy
 from prodcat.trainer.model import FlatLayout
-from prodcat.trainer.run import train
+from prodcat.trainer.run import MeanLevelAccuracy, train
 from prodcat.trainer.sampling import resample_by_category, target_distribution
 
 # A (3 levels deep) and B; products mostly in A > A1 > A1x, a few in B > B1.
@@ -92,3 +92,29 @@ def test_training_with_resampling_keeps_the_epoch_length_and_reweighs_on_the_new
     # uniform over the 3 categories: 200 products' worth, a third each, counted into their ancestors
     assert summary["train_examples_per_level"] == [200, 200, 67]
     assert set(model.output_names) == {F.level_output(k) for k in (1, 2, 3)}
+
+
+def test_mean_level_accuracy_joins_the_epoch_logs_for_the_early_stopper() -> None:
+    logs = {f"val_{F.level_output(1)}_accuracy": 0.9, f"val_{F.level_output(2)}_accuracy": 0.6, "val_loss": 1.0}
+    MeanLevelAccuracy(3).on_epoch_end(0, logs)
+    assert logs[MeanLevelAccuracy.KEY] == pytest.approx(0.75)
+
+
+def test_training_can_stop_on_the_mean_level_accuracy(monkeypatch) -> None:  # noqa: ANN001
+    config = Config.model_validate({"model": {
+        "hidden_units": [8], "level_hidden_units": 4, "label_semantics": False, "label_prior": False,
+        "merchant_feature": False, "token_weighting": "mean", "epochs": 3, "early_stopping_patience": 1,
+        "early_stopping_monitor": "accuracy", "batch_size": 32}, "text": {"word_buckets": 64}})
+    stoppers = []
+
+    class Recording(tf.keras.callbacks.EarlyStopping):
+        def __init__(self, **kwargs) -> None:  # noqa: ANN003
+            super().__init__(**kwargs)
+            stoppers.append(self)
+
+    monkeypatch.setattr(tf.keras.callbacks, "EarlyStopping", Recording)
+    _, summary = train(config, TAXONOMY.level_sizes(), _dataset(32, False), _dataset(32, False),
+                       feature_dims={F.TOKENS: None}, strategy=tf.distribute.get_strategy())
+    history = summary["history"][MeanLevelAccuracy.KEY]
+    assert len(history) == summary["epochs_run"] and all(0.0 <= a <= 1.0 for a in history)
+    assert stoppers[0].monitor == MeanLevelAccuracy.KEY and stoppers[0].best == max(history)

@@ -172,7 +172,7 @@ class ModelConfig(_Section):
         "the similarity to their names alone, as the zero-shot peer does (a shop from a domain training never "
         "covered is not hopeless); 'trained': they stay in every softmax, which teaches the heads they never occur")
     unseen_class_offset: float = Field(
-        0.0, ge=0.0, description="with unseen_classes 'label_semantics': subtracted at serving from the score of "
+        3.0, ge=0.0, description="with unseen_classes 'label_semantics': subtracted at serving from the score of "
         "each class without training products (calibrated stacking), so a name-only score wins only by a margin")
     wide_path: bool = Field(
         True, description="wide & deep: add to each level's scores a linear model on the TF-IDF vector of the "

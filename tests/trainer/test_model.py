@@ -241,3 +241,12 @@ def test_every_class_seen_keeps_the_plain_sum_of_scores() -> None:
                         {F.TOKENS: None, F.TEXT_EMBEDDING: 4}, label_embeddings=names,
                         seen_classes=[np.array([True, True])])
     assert not [layer for layer in model.layers if isinstance(layer, UnseenClassScores)]
+
+
+def test_unseen_class_scores_are_the_name_scores_less_the_offset_and_absent_in_training() -> None:
+    layer = UnseenClassScores(np.array([True, True, False]), offset=3.0)
+    specific, generic = tf.constant([[1.0, 2.0, 3.0]]), tf.constant([[0.5, 0.5, 4.0]])
+    np.testing.assert_allclose(layer([specific, generic]).numpy(), [[1.5, 2.5, 1.0]])
+    in_training = layer([specific, generic], training=True).numpy()
+    np.testing.assert_allclose(in_training[:, :2], [[1.5, 2.5]])
+    assert in_training[0, 2] <= -1e8, "left out of the training softmax"

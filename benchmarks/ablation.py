@@ -58,7 +58,7 @@ VARIANTS: dict[str, dict] = {
     "unseen classes trained": {"unseen_classes": "trained"},
     **{f"unseen class offset {o}": {"unseen_class_offset": float(o)} for o in (3, 6, 10)},
     "dense Adam": {"optimizer": "adam"},
-    "early stopping on accuracy": {"early_stopping_monitor": "accuracy"},
+    "early stopping on loss": {"early_stopping_monitor": "loss"},
     "early stopping on accuracy with patience 6": {"early_stopping_monitor": "accuracy", "early_stopping_patience": 6},
     "wide path on 65536 buckets from min_df 1": {"wide_max_features": 65536, "wide_min_df": 1},
 }

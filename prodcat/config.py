@@ -201,7 +201,7 @@ class ModelConfig(_Section):
     epochs: int = Field(30, ge=1)
     early_stopping_patience: int = Field(4, ge=0)
     early_stopping_monitor: Literal["loss", "accuracy"] = Field(
-        "loss", description="what early stopping watches on the eval split (and which epoch's weights it keeps): "
+        "accuracy", description="what early stopping watches on the eval split (and which epoch's weights it keeps): "
         "'loss', the weighted sum of per-level cross-entropies, or 'accuracy', the mean of the per-level "
         "accuracies (what the F1 figures follow; the loss also rises when correct answers get over-confident)")
     seed: int = 0

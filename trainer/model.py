@@ -188,9 +188,10 @@ class UnseenClassScores(keras.layers.Layer):
     training products.
 
     A softmax trained with such classes in only learns that they never occur, which is true of the
-    training shops and false of the next shop; its per-class weights for them are pushed down and
-    nothing else. So in training they are left out of the softmax, and at serving they are scored
-    by the generic terms alone, as the zero-shot peer scores every class.
+    training shops and false of the next shop: every step pushes their scores down, through their
+    own weights and through the parts all classes share. So in training they are left out of the
+    softmax, and at serving they are scored by the generic terms alone, less `offset` (calibrated
+    stacking), as the zero-shot peer scores every class.
     """
 
     def __init__(self, seen: np.ndarray | None = None, n_classes: int = 0, offset: float = 0.0, **kwargs) -> None:

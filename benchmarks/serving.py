@@ -19,7 +19,9 @@ with the model loaded and idle, after a global warm-up, and after the run.
 On the same products, while the server is idle, once before and once after the serving phases:
 `prodcat predict` (`predict_file` on the products written as JSONL; its steady-state rate after the
 first batch, as `prodcat bench batch` measures it) and, in this (the benchmark's) process,
-`Predictor.predict` with the model already loaded, in batches of `--predict-batch-size`. The target
+`Predictor.predict` with the model already loaded, in batches of `--predict-batch-size`, one call
+per core at once as `prodcat predict` runs them (so this process's TensorFlow has `prodcat
+predict`'s thread settings). The target
 ratio is "serving products/s at the top concurrency / `prodcat predict` products/s" (the mean of
 before and after); the ratio to Predictor.predict (no file I/O) is printed beside it. The machine
 is shared: only ratios measured here, side by side, are comparable across runs; absolute figures
@@ -506,6 +508,7 @@ class PredictThroughput:
     products: int
     batch_size: int
     seconds: float
+    parallel_calls: int = 1
 
     @property
     def products_per_s(self) -> float:
@@ -513,14 +516,19 @@ class PredictThroughput:
 
 
 def time_predictor(predictor: Any, products: Sequence[Any], batch_size: int, passes: int = 2) -> PredictThroughput:
-    """`Predictor.predict` over `products` in batches, `passes` times (after one warm-up batch, not counted)."""
+    """`Predictor.predict` over `products` in batches, `passes` times, `predictor.parallel_calls` at
+    once as `prodcat predict` runs them (after one warm-up batch per call slot, not counted)."""
+    from prodcat.serving.predict import map_in_order
+
     products = list(products)
-    predictor.predict(products[:batch_size])
+    batches = [products[i:i + batch_size] for i in range(0, len(products), batch_size)]
+    parallel = getattr(predictor, "parallel_calls", 1)
+    for _ in map_in_order(predictor.predict, batches[:parallel], parallel):
+        pass
     started = time.perf_counter()
-    for _ in range(max(1, passes)):
-        for i in range(0, len(products), batch_size):
-            predictor.predict(products[i:i + batch_size])
-    return PredictThroughput(len(products) * max(1, passes), batch_size, time.perf_counter() - started)
+    for _ in map_in_order(predictor.predict, batches * max(1, passes), parallel):
+        pass
+    return PredictThroughput(len(products) * max(1, passes), batch_size, time.perf_counter() - started, parallel)
 
 
 # ============================================================================= the benchmark
@@ -681,6 +689,7 @@ def _run_with_server(
     warmup_requests: int, timeout_s: float, server_args: Sequence[str], log: Callable[[str], None],
 ) -> ServingBenchmarkResult:
     from prodcat.serving.predict import Predictor
+    from prodcat.serving.tf_threads import available_cpus
 
     with ServerProcess(model_base_path, server_args) as server, LoadGenerator() as loadgen:
         log(f"server pid {server.pid} on {server.target} ready in {server.startup_s:.1f} s (log {server.log_path})")
@@ -689,7 +698,7 @@ def _run_with_server(
         batches = serialized_requests(server.target, products, batch_size) if batch_requests > 0 else []
 
         started = time.perf_counter()
-        predictor = Predictor(model_base_path)
+        predictor = Predictor(model_base_path, available_cpus())  # as `prodcat predict` runs it
         predictor_load_s = time.perf_counter() - started
         predict_before = time_predictor(predictor, products, predict_batch_size)
         log(f"batch predict (before): {predict_before.products_per_s:.1f} products/s")
@@ -769,9 +778,9 @@ def format_report(result: ServingBenchmarkResult) -> str:
         f"server RSS (VmRSS): model loaded, idle {r.rss_idle_mib:.0f} MiB; after warm-up {r.rss_warm_mib:.0f} MiB; "
         f"after the run {r.rss_end_mib:.0f} MiB (peak VmHWM {r.rss_peak_mib:.0f} MiB)",
         f"batch Predictor.predict (this process, model loaded in {r.predictor_load_s:.1f} s, batches of {r.predict_before.batch_size}, "
-        f"{r.predict_before.products} predictions): before serving {r.predict_before.products_per_s:.1f}, after "
+        f"{r.predict_before.parallel_calls} at once, {r.predict_before.products} predictions): before serving {r.predict_before.products_per_s:.1f}, after "
         f"{r.predict_after.products_per_s:.1f}, mean {r.predict_products_per_s:.1f} products/s",
-        f"prodcat predict (same products as a JSONL file, batches of {r.predict_before.batch_size}; steady state after "
+        f"prodcat predict (same products as a JSONL file, batches of {r.predict_before.batch_size}, as many at once; steady state after "
         f"the first batch: read, predict, write): before serving {r.predict_file_before.steady_products_per_s:.1f}, "
         f"after {r.predict_file_after.steady_products_per_s:.1f}, mean {r.predict_file_products_per_s:.1f} products/s",
     ]

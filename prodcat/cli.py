@@ -23,6 +23,16 @@ BENCHMARKS = {
 USER_ERRORS: tuple[type[BaseException], ...] = (RecordError, TaxonomyError, ConfigError, FileNotFoundError, ValueError, LookupError)
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
 def _cmd_import(args: argparse.Namespace) -> int:
     from prodcat.importers import import_dataset
     from prodcat.taxonomy import load_taxonomy
@@ -87,7 +97,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     rejects: list[RecordError] | None = [] if args.skip_bad_records else None
     started = time.time()
     count = predict_file(args.model, args.input, args.output, full_depth=args.full_depth,
-                         batch_size=args.batch_size, progress=not args.quiet, rejects=rejects)
+                         batch_size=args.batch_size, progress=not args.quiet, rejects=rejects,
+                         parallel_calls=args.parallel_calls)
     seconds = time.time() - started
     print(f"prodcat: {count} predictions -> {args.output} in {seconds:.1f} s "
           f"({count / max(seconds, 1e-9):.0f} products/s)", file=sys.stderr)
@@ -270,6 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True, help="predictions JSONL")
     p.add_argument("--full-depth", action="store_true", help="ignore thresholds; return the whole greedy path")
     p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--parallel-calls", type=_positive_int, default=None,
+                   help="model calls at once, each on single-threaded ops (default: one per available core; "
+                        "1: one call at a time, each op on every core)")
     p.add_argument("--skip-bad-records", action="store_true", help="report bad input records and go on")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--runner", choices=["local", "beam"], default="local",

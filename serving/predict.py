@@ -1,12 +1,15 @@
 """Batch prediction: products in (any supported format), one JSON line per product out.
 
 Runs the exported model's `serving_raw` signature, so batch jobs get exactly what online callers
-get from TF Serving. Input is streamed in fixed-size batches (bounded memory for any input size);
-TensorFlow's intra-op threads use all cores.
+get from TF Serving. Input is streamed in fixed-size batches (bounded memory for any input size:
+at most one batch per parallel call plus one being read); by default one model call runs per
+core, each on single-threaded ops (see `tf_threads`), and the output keeps the input's order.
 """
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import dataclasses
 import json
 import os
@@ -118,15 +121,23 @@ def raw_inputs(products: list[Product], input_names: Iterable[str]) -> dict[str,
 
 
 class Predictor:
-    """A loaded serving model; call `predict` on batches of products."""
+    """A loaded serving model; call `predict` on batches of products (from several threads at once
+    if `parallel_calls` > 1: TensorFlow is then set to single-threaded ops, one call per core)."""
 
-    def __init__(self, model_dir: str | os.PathLike) -> None:
+    def __init__(self, model_dir: str | os.PathLike, parallel_calls: int = 1) -> None:
+        if parallel_calls < 1:
+            raise ValueError(f"parallel calls must be >= 1, got {parallel_calls}")
+        self.model_dir = resolve_model_dir(model_dir)
+        self.parallel_calls = parallel_calls
+        if parallel_calls > 1:
+            from prodcat.serving.tf_threads import configure_tensorflow_threads
+
+            configure_tensorflow_threads(intra_op=1, inter_op=2 * parallel_calls)
         import tensorflow as tf
         import tensorflow_text  # noqa: F401  (the model's text encoder uses its SentencePiece ops)
 
         from prodcat.trainer.signatures import RAW_SIGNATURE
 
-        self.model_dir = resolve_model_dir(model_dir)
         self._tf = tf
         self._model = tf.saved_model.load(str(self.model_dir))
         self._signature = self._model.signatures[RAW_SIGNATURE]
@@ -151,11 +162,32 @@ def _batches(products: Iterator[Product], size: int) -> Iterator[list[Product]]:
         yield batch
 
 
+def map_in_order(fn: Callable[[Any], Any], items: Iterable[Any], parallel: int) -> Iterator[tuple[Any, Any]]:
+    """(item, fn(item)) in the items' order, with up to `parallel` calls running at once (bounded:
+    the next item is read only when a slot is free)."""
+    if parallel <= 1:
+        for item in items:
+            yield item, fn(item)
+        return
+    with concurrent.futures.ThreadPoolExecutor(parallel, thread_name_prefix="predict") as pool:
+        pending: collections.deque = collections.deque()
+        for item in items:
+            pending.append((item, pool.submit(fn, item)))
+            if len(pending) >= parallel:
+                item, future = pending.popleft()
+                yield item, future.result()
+        while pending:
+            item, future = pending.popleft()
+            yield item, future.result()
+
+
 def write_predictions(
     input_path: str | os.PathLike, output_path: str | os.PathLike, predict: Callable[[list[Product]], list[Prediction]],
     batch_size: int = DEFAULT_BATCH_SIZE, progress: bool = True, rejects: list[RecordError] | None = None,
+    parallel: int = 1,
 ) -> int:
-    """Streams products through `predict` into JSONL, written atomically (batch and client share it)."""
+    """Streams products through `predict` into JSONL, written atomically (batch and client share it);
+    `parallel` batches are predicted at once, written in input order."""
     from tqdm import tqdm
 
     output_path = Path(output_path)
@@ -171,8 +203,8 @@ def write_predictions(
         with tmp.open("w", encoding="utf-8") as out, tqdm(
             unit=" products", disable=not progress, file=sys.stderr, mininterval=1.0
         ) as bar:
-            for batch in _batches(products(), batch_size):
-                for prediction in predict(batch):
+            for batch, predictions in map_in_order(predict, _batches(products(), batch_size), parallel):
+                for prediction in predictions:
                     out.write(json.dumps(prediction.to_json_dict(), ensure_ascii=False) + "\n")
                 count += len(batch)
                 bar.update(len(batch))
@@ -186,9 +218,12 @@ def write_predictions(
 def predict_file(
     model_dir: str | os.PathLike, input_path: str | os.PathLike, output_path: str | os.PathLike,
     full_depth: bool = False, batch_size: int = DEFAULT_BATCH_SIZE, progress: bool = True,
-    rejects: list[RecordError] | None = None,
+    rejects: list[RecordError] | None = None, parallel_calls: int | None = None,
 ) -> int:
-    """Predicts every product of `input_path` into `output_path` (JSONL, written atomically)."""
-    predictor = Predictor(model_dir)
+    """Predicts every product of `input_path` into `output_path` (JSONL, written atomically);
+    `parallel_calls` model calls at once (default: one per available core)."""
+    from prodcat.serving.tf_threads import available_cpus
+
+    predictor = Predictor(model_dir, parallel_calls or available_cpus())
     return write_predictions(input_path, output_path, lambda batch: predictor.predict(batch, full_depth),
-                             batch_size, progress, rejects)
+                             batch_size, progress, rejects, predictor.parallel_calls)

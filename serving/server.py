@@ -75,6 +75,7 @@ from prodcat.serving.client import (
     string_tensor_bytes,
     tensor_proto_to_ndarray,
 )
+from prodcat.serving.tf_threads import available_cpus, configure_tensorflow_threads
 
 log = logging.getLogger("prodcat.serving")
 
@@ -117,7 +118,11 @@ class ServerOptions:
     enable_batching: bool = True
     max_batch_size: int = 32
     batch_timeout_micros: int = 1000
-    num_batch_threads: int = 1
+    # one batch per core, each on single-threaded ops: small batches do not split well over cores
+    # (tf_threads.py; 0: TensorFlow's own choice, as tensorflow_model_server's default)
+    num_batch_threads: int = dataclasses.field(default_factory=available_cpus)
+    tensorflow_intra_op_parallelism: int = 1
+    tensorflow_inter_op_parallelism: int = 0
     max_enqueued_batches: int = 100
     max_request_bytes: int = 64 * 1024 * 1024
     max_batch_rows: int = 1024  # rows (dimension 0) one request may carry; 0: no limit
@@ -131,6 +136,8 @@ class ServerOptions:
             "file_system_poll_wait_seconds": self.file_system_poll_wait_seconds > 0,
             "max_batch_size": self.max_batch_size >= 1, "batch_timeout_micros": self.batch_timeout_micros >= 0,
             "num_batch_threads": self.num_batch_threads >= 1, "max_enqueued_batches": self.max_enqueued_batches >= 1,
+            "tensorflow_intra_op_parallelism": self.tensorflow_intra_op_parallelism >= 0,
+            "tensorflow_inter_op_parallelism": self.tensorflow_inter_op_parallelism >= 0,
             "max_request_bytes": self.max_request_bytes >= 1024, "grpc_max_workers": self.grpc_max_workers >= 1,
             "max_batch_rows": self.max_batch_rows >= 0,
             "model_name": bool(re.fullmatch(r"[A-Za-z0-9_.\-]+", self.model_name)),
@@ -833,6 +840,7 @@ class ModelServer:
         o = self.options
         address = _address(o.host, o.port)
         self.tls = _checked_ssl_settings(o.ssl_config_file, o.host) if o.ssl_config_file else None
+        configure_tensorflow_threads(o.tensorflow_intra_op_parallelism, o.tensorflow_inter_op_parallelism)
         self.versions.poll()  # serve the newest version from the first request on
         self.versions.start()
         self._grpc = grpc.server(
@@ -1342,7 +1350,7 @@ def serve(
     enable_batching: bool = True,
     max_batch_size: int = 32,
     batch_timeout_micros: int = 1000,
-    num_batch_threads: int = 1,
+    num_batch_threads: int | None = None,
     max_enqueued_batches: int = 100,
     max_request_bytes: int = 64 * 1024 * 1024,
     grpc_max_workers: int = 64,
@@ -1350,18 +1358,24 @@ def serve(
     wait: bool = True,
     max_batch_rows: int = 1024,
     ssl_config_file: str | os.PathLike = "",
+    tensorflow_intra_op_parallelism: int = 1,
+    tensorflow_inter_op_parallelism: int = 0,
 ) -> ModelServer:
     """Starts the server on `model_base_path` (numbered SavedModel versions).
 
     With `wait` (the CLI), blocks until SIGINT/SIGTERM and shuts down cleanly; without, returns the
     running `ModelServer` (its `port`/`rest_port` are the bound ports; call `stop()`).
+    `num_batch_threads` None: one per available core.
     Raises ValueError for bad options (TLSConfigError for an unusable `ssl_config_file`) and OSError
     if a port cannot be bound.
     """
     options = ServerOptions(
         model_base_path=str(model_base_path), model_name=model_name, port=port, rest_api_port=rest_api_port, host=host,
         file_system_poll_wait_seconds=file_system_poll_wait_seconds, enable_batching=enable_batching,
-        max_batch_size=max_batch_size, batch_timeout_micros=batch_timeout_micros, num_batch_threads=num_batch_threads,
+        max_batch_size=max_batch_size, batch_timeout_micros=batch_timeout_micros,
+        num_batch_threads=available_cpus() if num_batch_threads is None else num_batch_threads,
+        tensorflow_intra_op_parallelism=tensorflow_intra_op_parallelism,
+        tensorflow_inter_op_parallelism=tensorflow_inter_op_parallelism,
         max_enqueued_batches=max_enqueued_batches, max_request_bytes=max_request_bytes, grpc_max_workers=grpc_max_workers,
         version_labels=dict(version_labels or {}), max_batch_rows=max_batch_rows, ssl_config_file=os.fspath(ssl_config_file),
     )
@@ -1404,7 +1418,11 @@ def build_arg_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch_timeout_micros", type=int, default=d.batch_timeout_micros,
                    help="how long a batch waits to fill (default: %(default)s)")
     p.add_argument("--num_batch_threads", type=int, default=d.num_batch_threads,
-                   help="batches run in parallel per signature (default: %(default)s)")
+                   help="batches run in parallel per signature (default: one per available core, here %(default)s)")
+    p.add_argument("--tensorflow_intra_op_parallelism", type=int, default=d.tensorflow_intra_op_parallelism,
+                   help="threads one op may use (default: %(default)s, with one batch per core; 0: TensorFlow's choice)")
+    p.add_argument("--tensorflow_inter_op_parallelism", type=int, default=d.tensorflow_inter_op_parallelism,
+                   help="ops run at once across all calls (default: %(default)s, TensorFlow's choice)")
     p.add_argument("--max_enqueued_batches", type=int, default=d.max_enqueued_batches,
                    help="queue bound, in batches; beyond it requests get UNAVAILABLE (default: %(default)s)")
     p.add_argument("--max_request_bytes", type=int, default=d.max_request_bytes,
@@ -1434,6 +1452,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             host=args.host, file_system_poll_wait_seconds=args.file_system_poll_wait_seconds,
             enable_batching=args.enable_batching, max_batch_size=args.max_batch_size,
             batch_timeout_micros=args.batch_timeout_micros, num_batch_threads=args.num_batch_threads,
+            tensorflow_intra_op_parallelism=args.tensorflow_intra_op_parallelism,
+            tensorflow_inter_op_parallelism=args.tensorflow_inter_op_parallelism,
             max_enqueued_batches=args.max_enqueued_batches, max_request_bytes=args.max_request_bytes,
             grpc_max_workers=args.grpc_max_workers, version_labels=dict(args.version_labels),
             max_batch_rows=args.max_batch_rows, ssl_config_file=args.ssl_config_file,

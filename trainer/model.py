@@ -151,12 +151,8 @@ class WideLinear(keras.layers.Layer):
 
 @keras.utils.register_keras_serializable(package="prodcat")
 class LabelSimilarity(keras.layers.Layer):
-    """Scores every class of a level by cosine similarity between a learned projection of the
-    product and the frozen embedding of the class's path name ("Animals & Pet Supplies > ...").
-
-    A category with few or no training examples still gets a meaningful score from its name, so
-    it can be predicted; a learned temperature sets how much the similarity counts.
-    """
+    """One vector's name scores (`NameScores` with one input), as models trained before
+    `NameScores` saved them: kept so their Keras models still load (e.g. to tune thresholds)."""
 
     def __init__(self, label_embeddings: np.ndarray | None = None, n_classes: int = 0, dim: int = 0, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -179,6 +175,47 @@ class LabelSimilarity(keras.layers.Layer):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "n_classes": self.n_classes, "dim": self.dim}
+
+
+@keras.utils.register_keras_serializable(package="prodcat")
+class NameScores(keras.layers.Layer):
+    """A level's classes scored by the frozen embeddings of their path names against one or more
+    product vectors (the heads' learned query; the plain sentence embedding, i.e. the zero-shot
+    score), each by cosine similarity times its own learned scale. A category with few or no
+    training products still gets a meaningful score from its name, so it can be predicted.
+
+    sum_i scale_i * cos(x_i, name) = (sum_i scale_i * x_i / |x_i|) . name, so however many vectors
+    there are, the names matrix (up to 2,203 x 512 at one level of the Google taxonomy) is
+    multiplied once: at an online server's small batches that product costs what reading the
+    matrix costs, and with one product per vector it was half of the heads' matrix time.
+    """
+
+    def __init__(self, label_embeddings: np.ndarray | None = None, n_classes: int = 0, dim: int = 0, n_inputs: int = 1,
+                 **kwargs) -> None:
+        super().__init__(**kwargs)
+        if label_embeddings is not None:
+            n_classes, dim = label_embeddings.shape
+        self.n_classes, self.dim, self.n_inputs = int(n_classes), int(dim), int(n_inputs)
+        self._initial = label_embeddings
+
+    def build(self, input_shape) -> None:  # noqa: ANN001 (Keras signature)
+        initial = self._initial
+        self.labels = self.add_weight(
+            name="label_embeddings", shape=(self.n_classes, self.dim), trainable=False,
+            initializer=(lambda shape, dtype=None: tf.constant(initial, dtype=tf.float32)) if initial is not None else "zeros",
+        )
+        self.scales = self.add_weight(name="scales", shape=(self.n_inputs,), initializer=keras.initializers.Constant(10.0))
+        super().build(input_shape)
+
+    def call(self, inputs: tf.Tensor | list[tf.Tensor]) -> tf.Tensor:
+        vectors = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        if len(vectors) != self.n_inputs:
+            raise ValueError(f"{self.name} expects {self.n_inputs} input vector(s), got {len(vectors)}")
+        combined = tf.add_n([self.scales[i] * tf.math.l2_normalize(v, axis=-1) for i, v in enumerate(vectors)])
+        return tf.matmul(combined, self.labels, transpose_b=True)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "n_classes": self.n_classes, "dim": self.dim, "n_inputs": self.n_inputs}
 
 
 @keras.utils.register_keras_serializable(package="prodcat")
@@ -341,19 +378,19 @@ def build_model(
         logits = keras.layers.Dense(size, name=f"level_{level}_logits")(h)
         if wide_scores and wide_scores[level - 1] is not None:
             logits = keras.layers.Add(name=f"level_{level}_scores_with_wide")([logits, wide_scores[level - 1]])
-        generic = []  # scores shared by every class through its name: meaningful without training products
+        generic = None  # scores shared by every class through its name: meaningful without training products
         if label_embeddings is not None:
-            query = keras.layers.Dense(label_embeddings[level - 1].shape[1], name=f"level_{level}_query")(h)
-            generic.append(LabelSimilarity(label_embeddings[level - 1], name=f"level_{level}_label_similarity")(query))
-            if model_cfg.label_prior and sentence is not None and label_embeddings[level - 1].shape[1] == sentence.shape[-1]:
-                generic.append(LabelSimilarity(label_embeddings[level - 1], name=f"level_{level}_label_prior")(sentence))
+            names = label_embeddings[level - 1]
+            vectors = [keras.layers.Dense(names.shape[1], name=f"level_{level}_query")(h)]
+            if model_cfg.label_prior and sentence is not None and names.shape[1] == sentence.shape[-1]:
+                vectors.append(sentence)  # the label prior: the plain zero-shot similarity
+            generic = NameScores(names, n_inputs=len(vectors), name=f"level_{level}_name_scores")(vectors)
         seen = None if seen_classes is None else np.asarray(seen_classes[level - 1], bool)
-        if generic and model_cfg.unseen_classes == "label_semantics" and seen is not None and not seen.all():
-            shared = generic[0] if len(generic) == 1 else keras.layers.Add(name=f"level_{level}_name_scores")(generic)
+        if generic is not None and model_cfg.unseen_classes == "label_semantics" and seen is not None and not seen.all():
             logits = UnseenClassScores(seen, offset=model_cfg.unseen_class_offset,
-                                       name=f"level_{level}_scores")([logits, shared])
-        elif generic:
-            logits = keras.layers.Add(name=f"level_{level}_scores")([logits, *generic])
+                                       name=f"level_{level}_scores")([logits, generic])
+        elif generic is not None:
+            logits = keras.layers.Add(name=f"level_{level}_scores")([logits, generic])
         probs = keras.layers.Activation("softmax", name=F.level_output(level))(logits)
         outputs[F.level_output(level)] = probs
         previous = probs
@@ -427,7 +464,7 @@ def _flat_model(
     if label_embeddings is not None:
         names = np.concatenate(list(label_embeddings))
         query = keras.layers.Dense(names.shape[1], name="flat_query")(h)
-        logits = keras.layers.Add(name="flat_scores")([logits, LabelSimilarity(names, name="flat_label_similarity")(query)])
+        logits = keras.layers.Add(name="flat_scores")([logits, NameScores(names, name="flat_name_scores")(query)])
     if wide_scores is not None:
         logits = keras.layers.Add(name="flat_scores_with_wide")([logits, wide_scores])
     flat = keras.layers.Activation("softmax", name=F.FLAT_OUTPUT)(logits)

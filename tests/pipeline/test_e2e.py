@@ -70,13 +70,22 @@ def test_predict_cli_function_writes_one_line_per_product(finished_run, tmp_path
     config, prepared = finished_run
     source = Path(prepared.inputs.data_root) / "products.jsonl"
     out = tmp_path / "predictions.jsonl"
-    count = predict_file(resolve_model_dir(config.serving_base), source, out, progress=False)
+    count = predict_file(resolve_model_dir(config.serving_base), source, out, progress=False, batch_size=128, parallel_calls=3)
     lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert count == len(lines) == 900
     first = lines[0]
     assert set(first) == {"id", "category_id", "category_path", "levels", "depth"}
     assert first["depth"] == len(first["levels"])
     assert all(0.0 <= level["confidence"] <= 1.0 for line in lines for level in line["levels"])
+    # three model calls at once give what one at a time gives, in the input's order
+    one_at_a_time = tmp_path / "one_at_a_time.jsonl"
+    predict_file(resolve_model_dir(config.serving_base), source, one_at_a_time, progress=False, batch_size=128, parallel_calls=1)
+    serial = [json.loads(line) for line in one_at_a_time.read_text(encoding="utf-8").splitlines()]
+    assert [line["id"] for line in lines] == [line["id"] for line in serial] == [json.loads(row)["id"] for row in
+                                                                               source.read_text(encoding="utf-8").splitlines()]
+    assert [line["category_id"] for line in lines] == [line["category_id"] for line in serial]
+    assert [level["confidence"] for line in lines for level in line["levels"]] == pytest.approx(
+        [level["confidence"] for line in serial for level in line["levels"]], abs=1e-5)
 
 
 def test_reruns_reuse_completed_components_from_the_cache(finished_run) -> None:

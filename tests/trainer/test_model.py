@@ -120,13 +120,16 @@ def test_label_prior_adds_the_plain_zero_shot_similarity_per_level() -> None:
     dims = {F.TOKENS: None, F.TEXT_EMBEDDING: 4}
     config = ModelConfig(hidden_units=(8,), level_hidden_units=4, label_prior=True)
     model = build_model([2, 3], config, TextConfig(word_buckets=64), dims, label_embeddings=names)
-    prior = model.get_layer("level_2_label_prior")
-    assert prior.trainable_weights == [prior.scale], "only the prior's scale is learned, never the names"
-    sentence = tf.constant([[0.0, 3.0, 0.0, 4.0]])
-    np.testing.assert_allclose(prior(sentence).numpy(), [[0.0, 10 * 0.6, 0.0]], rtol=1e-5)
+    scores = model.get_layer("level_2_name_scores")
+    assert scores.trainable_weights == [scores.scales], "only the scales are learned, never the names"
+    assert scores.n_inputs == 2, "the heads' query and the sentence embedding (the prior)"
+    query, sentence = tf.constant([[2.0, 0.0, 0.0, 0.0]]), tf.constant([[0.0, 3.0, 0.0, 4.0]])
+    scores.scales.assign([10.0, 5.0])
+    # 10 * cos(query, name) + 5 * cos(sentence, name), in one product with the names
+    np.testing.assert_allclose(scores([query, sentence]).numpy(), [[10.0, 5 * 0.6, 0.0]], rtol=1e-5)
     without = build_model([2, 3], ModelConfig(hidden_units=(8,), level_hidden_units=4, label_prior=False),
                           TextConfig(word_buckets=64), dims, label_embeddings=names)
-    assert not [layer for layer in without.layers if layer.name.endswith("label_prior")]
+    assert without.get_layer("level_2_name_scores").n_inputs == 1
 
 
 def test_wide_features_keep_the_most_frequent_buckets_seen_often_enough() -> None:

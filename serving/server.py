@@ -75,7 +75,7 @@ from prodcat.serving.client import (
     string_tensor_bytes,
     tensor_proto_to_ndarray,
 )
-from prodcat.serving.tf_threads import available_cpus, configure_tensorflow_threads
+from prodcat.serving.tf_threads import configure_tensorflow_threads
 
 log = logging.getLogger("prodcat.serving")
 
@@ -118,10 +118,9 @@ class ServerOptions:
     enable_batching: bool = True
     max_batch_size: int = 32
     batch_timeout_micros: int = 1000
-    # one batch per core, each on single-threaded ops: small batches do not split well over cores
-    # (tf_threads.py; 0: TensorFlow's own choice, as tensorflow_model_server's default)
-    num_batch_threads: int = dataclasses.field(default_factory=available_cpus)
-    tensorflow_intra_op_parallelism: int = 1
+    num_batch_threads: int = 1
+    # TensorFlow's thread pools (tf_threads.py); 0: TensorFlow's own choice, tensorflow_model_server's default
+    tensorflow_intra_op_parallelism: int = 0
     tensorflow_inter_op_parallelism: int = 0
     max_enqueued_batches: int = 100
     max_request_bytes: int = 64 * 1024 * 1024
@@ -1350,7 +1349,7 @@ def serve(
     enable_batching: bool = True,
     max_batch_size: int = 32,
     batch_timeout_micros: int = 1000,
-    num_batch_threads: int | None = None,
+    num_batch_threads: int = 1,
     max_enqueued_batches: int = 100,
     max_request_bytes: int = 64 * 1024 * 1024,
     grpc_max_workers: int = 64,
@@ -1358,14 +1357,13 @@ def serve(
     wait: bool = True,
     max_batch_rows: int = 1024,
     ssl_config_file: str | os.PathLike = "",
-    tensorflow_intra_op_parallelism: int = 1,
+    tensorflow_intra_op_parallelism: int = 0,
     tensorflow_inter_op_parallelism: int = 0,
 ) -> ModelServer:
     """Starts the server on `model_base_path` (numbered SavedModel versions).
 
     With `wait` (the CLI), blocks until SIGINT/SIGTERM and shuts down cleanly; without, returns the
     running `ModelServer` (its `port`/`rest_port` are the bound ports; call `stop()`).
-    `num_batch_threads` None: one per available core.
     Raises ValueError for bad options (TLSConfigError for an unusable `ssl_config_file`) and OSError
     if a port cannot be bound.
     """
@@ -1373,7 +1371,7 @@ def serve(
         model_base_path=str(model_base_path), model_name=model_name, port=port, rest_api_port=rest_api_port, host=host,
         file_system_poll_wait_seconds=file_system_poll_wait_seconds, enable_batching=enable_batching,
         max_batch_size=max_batch_size, batch_timeout_micros=batch_timeout_micros,
-        num_batch_threads=available_cpus() if num_batch_threads is None else num_batch_threads,
+        num_batch_threads=num_batch_threads,
         tensorflow_intra_op_parallelism=tensorflow_intra_op_parallelism,
         tensorflow_inter_op_parallelism=tensorflow_inter_op_parallelism,
         max_enqueued_batches=max_enqueued_batches, max_request_bytes=max_request_bytes, grpc_max_workers=grpc_max_workers,
@@ -1418,11 +1416,11 @@ def build_arg_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch_timeout_micros", type=int, default=d.batch_timeout_micros,
                    help="how long a batch waits to fill (default: %(default)s)")
     p.add_argument("--num_batch_threads", type=int, default=d.num_batch_threads,
-                   help="batches run in parallel per signature (default: one per available core, here %(default)s)")
+                   help="batches run in parallel per signature (default: %(default)s)")
     p.add_argument("--tensorflow_intra_op_parallelism", type=int, default=d.tensorflow_intra_op_parallelism,
-                   help="threads one op may use (default: %(default)s, with one batch per core; 0: TensorFlow's choice)")
+                   help="threads one op may use (default: 0, TensorFlow's choice: every core)")
     p.add_argument("--tensorflow_inter_op_parallelism", type=int, default=d.tensorflow_inter_op_parallelism,
-                   help="ops run at once across all calls (default: %(default)s, TensorFlow's choice)")
+                   help="ops run at once across all calls (default: 0, TensorFlow's choice)")
     p.add_argument("--max_enqueued_batches", type=int, default=d.max_enqueued_batches,
                    help="queue bound, in batches; beyond it requests get UNAVAILABLE (default: %(default)s)")
     p.add_argument("--max_request_bytes", type=int, default=d.max_request_bytes,

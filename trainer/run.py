@@ -130,6 +130,11 @@ def class_weights(counts: np.ndarray, scheme: str) -> list[float] | None:
     return weights.astype(np.float32).tolist()
 
 
+def val_accuracy_key(level: int) -> str:
+    """The epoch-log key Keras gives level `level`'s accuracy on the eval split."""
+    return f"val_{F.level_output(level)}_accuracy"
+
+
 class EpochLog(tf.keras.callbacks.Callback):
     """One short line per epoch: losses and per-level accuracy on the eval split."""
 
@@ -140,7 +145,7 @@ class EpochLog(tf.keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs or {}
         accuracies = " ".join(
-            f"L{k}={logs.get(f'val_{F.level_output(k)}_accuracy', float('nan')):.3f}" for k in range(1, self.n_levels + 1)
+            f"L{k}={logs.get(val_accuracy_key(k), float('nan')):.3f}" for k in range(1, self.n_levels + 1)
         )
         _LOG.info("epoch %d: loss %.4f val_loss %.4f val accuracy %s",
                      epoch + 1, logs.get("loss", float("nan")), logs.get("val_loss", float("nan")), accuracies)
@@ -151,6 +156,8 @@ class MeanLevelAccuracy(tf.keras.callbacks.Callback):
     TensorBoard and the training summary to read."""
 
     KEY = "val_mean_level_accuracy"
+    # `model.early_stopping_monitor` -> (epoch-log key, better when) for EarlyStopping
+    STOPPING = {"accuracy": (KEY, "max"), "loss": ("val_loss", "min")}
 
     def __init__(self, n_levels: int) -> None:
         super().__init__()
@@ -160,7 +167,7 @@ class MeanLevelAccuracy(tf.keras.callbacks.Callback):
         if logs is None:
             return
         values = [logs[key] for k in range(1, self.n_levels + 1)
-                  if (key := f"val_{F.level_output(k)}_accuracy") in logs]
+                  if (key := val_accuracy_key(k)) in logs]
         if values:
             logs[self.KEY] = float(np.mean(values))
 
@@ -238,10 +245,9 @@ def train(
                             wide, seen_classes=[c > 0 for c in counts])
         compile_model(model, weights, model_cfg, class_weights(flat_counts, model_cfg.class_weighting))
     callbacks: list[tf.keras.callbacks.Callback] = [MeanLevelAccuracy(len(level_sizes))]  # before the stopper
+    monitor, mode = MeanLevelAccuracy.STOPPING[model_cfg.early_stopping_monitor]
     callbacks.append(tf.keras.callbacks.EarlyStopping(
-        monitor=MeanLevelAccuracy.KEY if model_cfg.early_stopping_monitor == "accuracy" else "val_loss",
-        mode="max" if model_cfg.early_stopping_monitor == "accuracy" else "min",
-        patience=model_cfg.early_stopping_patience, restore_best_weights=True))
+        monitor=monitor, mode=mode, patience=model_cfg.early_stopping_patience, restore_best_weights=True))
     backup = None
     if backup_dir:  # before the loggers: an epoch in the log is an epoch backed up
         backup = ResumingBackup(backup_dir, save_freq=config.training.checkpoint_every)

@@ -107,6 +107,30 @@ def test_serving_benchmark_smoke(demo_run) -> None:
 
 
 @pytest.mark.slow
+def test_replayed_model_server_answers_without_the_model_and_says_so(demo_run) -> None:
+    from prodcat.records import read_products
+    from prodcat.serving.client import PredictionClient
+    from prodcat.serving.predict import Predictor
+
+    products = read_products(demo_run.products_path)[:40]
+    with serving.ServerProcess(demo_run.serving_base, module=serving.REPLAY_MODULE) as server, \
+            PredictionClient(server.target) as client:
+        answers = client.predict(products[:6], full_depth=True)
+    # one recorded row for every product: the model did not run (the real model tells them apart)
+    assert len({(a.category_id, tuple(lv.confidence for lv in a.levels)) for a in answers}) == 1
+    real = Predictor(demo_run.serving_base).predict(products[:6], full_depth=True)
+    assert len({(a.category_id, tuple(lv.confidence for lv in a.levels)) for a in real}) > 1
+    assert [a.id for a in answers] == [p.id for p in products[:6]]
+    result = serving.run_serving_benchmark(
+        demo_run.serving_base, demo_run.products_path, n_products=40, requests=20, batch_requests=0,
+        concurrency=(1, 4), predict_batch_size=16, warmup_requests=4, replay_model=True,
+    )
+    assert result.replayed_model and all(p.n_errors == 0 and p.response_problem is None for p in result.phases)
+    report = serving.format_report(result)
+    assert "MODEL CALLS REPLAYED" in report and "targets:" not in report
+
+
+@pytest.mark.slow
 def test_batch_benchmark_smoke(demo_run) -> None:
     result = batch.run_batch_benchmark(demo_run.serving_base, demo_run.products_path, n=40, rounds=1, batch_size=16)
     assert result.predictions_written == 40

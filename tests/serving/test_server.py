@@ -59,7 +59,6 @@ from prodcat.serving.server import (
     serve,
     ssl_config_class,
 )
-from prodcat.serving.tf_threads import available_cpus
 from prodcat.serving.warmup import read_warmup_requests, write_warmup_requests
 
 REPO = Path(__file__).resolve().parents[2]
@@ -78,9 +77,9 @@ def test_flags_mirror_tensorflow_model_server() -> None:
     limits = build_arg_parser().parse_args(["--model_base_path=/m", "--max_batch_rows=0", "--max_request_bytes=2048",
                                             "--ssl_config_file", "/etc/ssl.cfg"])
     assert (limits.max_batch_rows, limits.max_request_bytes, limits.ssl_config_file) == (0, 2048, "/etc/ssl.cfg")
-    # one batch per core on single-threaded ops by default (see tf_threads), TF Serving's flag names
+    # TensorFlow's thread pools under tensorflow_model_server's flag names and defaults (0: TensorFlow's choice)
     assert (defaults.num_batch_threads, defaults.tensorflow_intra_op_parallelism, defaults.tensorflow_inter_op_parallelism) == (
-        available_cpus(), 1, 0)
+        1, 0, 0)
     threads = build_arg_parser().parse_args(["--model_base_path=/m", "--num_batch_threads=3",
                                              "--tensorflow_intra_op_parallelism=0", "--tensorflow_inter_op_parallelism=4"])
     assert (threads.num_batch_threads, threads.tensorflow_intra_op_parallelism, threads.tensorflow_inter_op_parallelism) == (3, 0, 4)

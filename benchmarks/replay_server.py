@@ -1,6 +1,6 @@
 """`prodcat serve` with the model call replaced by a replay: what the server costs without the model.
 
-`python -m benchmarks.replay_server FLAGS` takes `prodcat serve`'s flags. Each signature's first
+`python -m prodcat.benchmarks.replay_server FLAGS` takes `prodcat serve`'s flags. Each signature's first
 call runs the real model on one row; every later call returns that row's outputs repeated once
 per input row, without running TensorFlow. Everything else (gRPC, request decoding and checks,
 batching, response encoding, metrics) is the real server's code, so a load test against it

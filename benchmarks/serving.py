@@ -66,7 +66,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = Path(__file__).resolve().parents[1]
 PREDICT_METHOD = "/tensorflow.serving.PredictionService/Predict"
 MODEL_NAME = "prodcat"
-REPLAY_MODULE = "benchmarks.replay_server"  # `prodcat serve` with model calls replayed (--replay-model)
+REPLAY_MODULE = "prodcat.benchmarks.replay_server"  # `prodcat serve` with model calls replayed (--replay-model)
 
 TARGET_P99_MS_C1 = 30.0
 TARGET_RATIO = 2 / 3

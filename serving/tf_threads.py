@@ -1,11 +1,12 @@
 """How TensorFlow spreads a model call over the CPU cores, for batch prediction and the server.
 
 Why it matters. TensorFlow's default runs one call at a time and splits each op over every core
-(intra-op threads). prodcat's calls are many small ops (the text encoder, seven heads, the
-decoder), which split poorly: the cores spend much of a call waiting for each other, and an
-online server's batches of a few products cannot be split usefully at all. Running one call per
-core, each op on one thread (intra-op 1), keeps every core on useful work instead; BENCHMARKS.md
-("Online serving against batch prediction") has the side-by-side figures.
+(intra-op threads); every split op waits for its slowest thread. On a machine whose cores are
+shared with other work (the usual case for a batch job on a shared node) one busy core then
+stalls every op. `prodcat predict` instead runs one call per core, each op on one thread: equal
+throughput on an idle 2-core machine, about 1.3x with one of the two cores busy elsewhere
+(BENCHMARKS.md, "Batch prediction with parallel calls"). `prodcat serve` keeps
+tensorflow_model_server's defaults (0: TensorFlow's choice) and offers its two flags.
 
 TensorFlow fixes its thread pools when its runtime starts (the first op or model load), so these
 settings must come before that; a process that already started TensorFlow keeps its pools, and

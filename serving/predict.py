@@ -132,6 +132,7 @@ class Predictor:
         if parallel_calls > 1:
             from prodcat.serving.tf_threads import configure_tensorflow_threads
 
+            # ops of the concurrent calls interleave in the inter-op pool; twice the calls measured best
             configure_tensorflow_threads(intra_op=1, inter_op=2 * parallel_calls)
         import tensorflow as tf
         import tensorflow_text  # noqa: F401  (the model's text encoder uses its SentencePiece ops)

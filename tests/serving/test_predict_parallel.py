@@ -104,6 +104,7 @@ def test_a_failing_parallel_batch_leaves_no_partial_output(tmp_path: Path) -> No
     assert not list(tmp_path.glob("*.tmp"))
 
 
+@pytest.mark.slow
 def test_thread_settings_apply_before_tensorflow_starts_and_are_reported_after() -> None:
     code = (
         "from prodcat.serving.tf_threads import configure_tensorflow_threads as c\n"

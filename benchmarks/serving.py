@@ -66,6 +66,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = Path(__file__).resolve().parents[1]
 PREDICT_METHOD = "/tensorflow.serving.PredictionService/Predict"
 MODEL_NAME = "prodcat"
+SERVER_MODULE = "prodcat.serving.server"  # `prodcat serve`
 REPLAY_MODULE = "prodcat.benchmarks.replay_server"  # `prodcat serve` with model calls replayed (--replay-model)
 
 TARGET_P99_MS_C1 = 30.0
@@ -200,7 +201,7 @@ class ServerProcess:
 
     def __init__(
         self, model_base_path: str | os.PathLike, extra_args: Sequence[str] = (), *, log_path: str | os.PathLike | None = None,
-        startup_timeout_s: float = 600.0, model_name: str = MODEL_NAME, module: str = "prodcat.serving.server",
+        startup_timeout_s: float = 600.0, model_name: str = MODEL_NAME, module: str = SERVER_MODULE,
     ) -> None:
         self.module = module  # benchmarks.replay_server: the same server without model calls
         self.model_base_path = str(Path(model_base_path).resolve())
@@ -699,7 +700,7 @@ def _run_with_server(
     from prodcat.serving.predict import Predictor
     from prodcat.serving.tf_threads import available_cpus
 
-    module = REPLAY_MODULE if replay_model else "prodcat.serving.server"
+    module = REPLAY_MODULE if replay_model else SERVER_MODULE
     with ServerProcess(model_base_path, server_args, module=module) as server, LoadGenerator() as loadgen:
         log(f"server pid {server.pid} on {server.target} ready in {server.startup_s:.1f} s (log {server.log_path})")
         rss_idle = server.rss_mib()

@@ -149,10 +149,9 @@ class WideLinear(keras.layers.Layer):
                 "n_seen": self.n_seen}
 
 
-@keras.utils.register_keras_serializable(package="prodcat")
-class LabelSimilarity(keras.layers.Layer):
-    """One vector's name scores (`NameScores` with one input), as models trained before
-    `NameScores` saved them: kept so their Keras models still load (e.g. to tune thresholds)."""
+class _CategoryNames(keras.layers.Layer):
+    """A layer holding a level's frozen category-name embeddings ([n_classes, dim], not trained);
+    subclasses add their learned scales in `build` and score inputs against `self.labels`."""
 
     def __init__(self, label_embeddings: np.ndarray | None = None, n_classes: int = 0, dim: int = 0, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -167,18 +166,27 @@ class LabelSimilarity(keras.layers.Layer):
             name="label_embeddings", shape=(self.n_classes, self.dim), trainable=False,
             initializer=(lambda shape, dtype=None: tf.constant(initial, dtype=tf.float32)) if initial is not None else "zeros",
         )
-        self.scale = self.add_weight(name="scale", shape=(), initializer=keras.initializers.Constant(10.0))
-        super().build(input_shape)
-
-    def call(self, query: tf.Tensor) -> tf.Tensor:
-        return self.scale * tf.matmul(tf.math.l2_normalize(query, axis=-1), self.labels, transpose_b=True)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "n_classes": self.n_classes, "dim": self.dim}
 
 
 @keras.utils.register_keras_serializable(package="prodcat")
-class NameScores(keras.layers.Layer):
+class LabelSimilarity(_CategoryNames):
+    """One vector's name scores (`NameScores` with one input), as models trained before
+    `NameScores` saved them: kept so their Keras models still load (e.g. to tune thresholds)."""
+
+    def build(self, input_shape) -> None:  # noqa: ANN001 (Keras signature)
+        super().build(input_shape)
+        self.scale = self.add_weight(name="scale", shape=(), initializer=keras.initializers.Constant(10.0))
+        keras.layers.Layer.build(self, input_shape)
+
+    def call(self, query: tf.Tensor) -> tf.Tensor:
+        return self.scale * tf.matmul(tf.math.l2_normalize(query, axis=-1), self.labels, transpose_b=True)
+
+
+@keras.utils.register_keras_serializable(package="prodcat")
+class NameScores(_CategoryNames):
     """A level's classes scored by the frozen embeddings of their path names against one or more
     product vectors (the heads' learned query; the plain sentence embedding, i.e. the zero-shot
     score), each by cosine similarity times its own learned scale. A category with few or no
@@ -192,20 +200,13 @@ class NameScores(keras.layers.Layer):
 
     def __init__(self, label_embeddings: np.ndarray | None = None, n_classes: int = 0, dim: int = 0, n_inputs: int = 1,
                  **kwargs) -> None:
-        super().__init__(**kwargs)
-        if label_embeddings is not None:
-            n_classes, dim = label_embeddings.shape
-        self.n_classes, self.dim, self.n_inputs = int(n_classes), int(dim), int(n_inputs)
-        self._initial = label_embeddings
+        super().__init__(label_embeddings, n_classes, dim, **kwargs)
+        self.n_inputs = int(n_inputs)
 
     def build(self, input_shape) -> None:  # noqa: ANN001 (Keras signature)
-        initial = self._initial
-        self.labels = self.add_weight(
-            name="label_embeddings", shape=(self.n_classes, self.dim), trainable=False,
-            initializer=(lambda shape, dtype=None: tf.constant(initial, dtype=tf.float32)) if initial is not None else "zeros",
-        )
-        self.scales = self.add_weight(name="scales", shape=(self.n_inputs,), initializer=keras.initializers.Constant(10.0))
         super().build(input_shape)
+        self.scales = self.add_weight(name="scales", shape=(self.n_inputs,), initializer=keras.initializers.Constant(10.0))
+        keras.layers.Layer.build(self, input_shape)
 
     def call(self, inputs: tf.Tensor | list[tf.Tensor]) -> tf.Tensor:
         vectors = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
@@ -215,7 +216,7 @@ class NameScores(keras.layers.Layer):
         return tf.matmul(combined, self.labels, transpose_b=True)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "n_classes": self.n_classes, "dim": self.dim, "n_inputs": self.n_inputs}
+        return {**super().get_config(), "n_inputs": self.n_inputs}
 
 
 @keras.utils.register_keras_serializable(package="prodcat")

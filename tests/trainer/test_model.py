@@ -9,8 +9,8 @@ from prodcat import features as F
 from prodcat.config import ModelConfig, TextConfig
 from prodcat.taxonomy import Taxonomy
 from prodcat.trainer.model import (
-    FlatLayout, HashedEmbeddingBag, PathDropout, UnseenClassScores, WideFeatures, WideLinear, build_model, compile_model,
-    inverse_document_frequency,
+    FlatLayout, HashedEmbeddingBag, LabelSimilarity, NameScores, PathDropout, UnseenClassScores, WideFeatures, WideLinear,
+    build_model, compile_model, inverse_document_frequency,
 )
 
 
@@ -253,3 +253,27 @@ def test_unseen_class_scores_are_the_name_scores_less_the_offset_and_absent_in_t
     in_training = layer([specific, generic], training=True).numpy()
     np.testing.assert_allclose(in_training[:, :2], [[1.5, 2.5]])
     assert in_training[0, 2] <= -1e8, "left out of the training softmax"
+
+
+def test_name_score_layers_round_trip_through_a_saved_keras_model(tmp_path) -> None:
+    """NameScores, and LabelSimilarity (what older models saved), keep their weights and outputs."""
+    names = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], np.float32)
+    keras = tf.keras
+    query, sentence = keras.Input(shape=(3,), name="query"), keras.Input(shape=(3,), name="sentence")
+    legacy = LabelSimilarity(names, name="legacy")
+    current = NameScores(names, n_inputs=2, name="current")
+    model = keras.Model([query, sentence], [legacy(query), current([query, sentence])])
+    assert sorted(w.name.split("/")[-1].split(":")[0] for w in legacy.weights) == ["label_embeddings", "scale"]
+    assert sorted(w.name.split("/")[-1].split(":")[0] for w in current.weights) == ["label_embeddings", "scales"]
+    assert legacy.trainable_weights == [legacy.scale] and current.trainable_weights == [current.scales]
+    legacy.scale.assign(4.0)
+    current.scales.assign([2.0, 3.0])
+    x = [tf.constant([[3.0, 4.0, 0.0]]), tf.constant([[0.0, 1.0, 0.0]])]
+    want = [out.numpy() for out in model(x)]
+    np.testing.assert_allclose(want[0], [[4 * 0.6, 4 * 0.8]], rtol=1e-5)
+    np.testing.assert_allclose(want[1], [[2 * 0.6, 2 * 0.8 + 3.0]], rtol=1e-5)
+    model.save(tmp_path / "names")
+    restored = tf.keras.models.load_model(tmp_path / "names")
+    for got, expected in zip(restored(x), want):
+        np.testing.assert_allclose(got.numpy(), expected, rtol=1e-6)
+    assert restored.get_layer("current").get_config()["n_inputs"] == 2

@@ -187,6 +187,10 @@ class ModelConfig(_Section):
     loss_weights: tuple[float, ...] | None = Field(
         None, description="per-level loss weights; None weighs every level 1.0"
     )
+    loss: Literal["cross_entropy", "hinge", "cross_entropy_and_hinge"] = Field(
+        "cross_entropy", description="each level's loss: cross-entropy, a multi-class hinge on the scores (the true "
+        "class ahead of every other by `hinge_margin`, then no further push: a linear SVM's loss), or their sum")
+    hinge_margin: float = Field(1.0, gt=0.0, description="the hinge's margin, in log-probability")
     class_weighting: Literal["none", "inverse_sqrt", "inverse"] = "inverse_sqrt"
     class_sampling: Literal["none", "sqrt", "uniform"] = Field(
         "none", description="resample the training stream by category: 'sqrt' draws a category in proportion to "

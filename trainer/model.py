@@ -491,28 +491,50 @@ def model_feature_dims(transformed_feature_spec: dict) -> dict[str, object]:
 
 
 @keras.utils.register_keras_serializable(package="prodcat")
-class MaskedSparseCrossentropy(keras.losses.Loss):
-    """Cross-entropy over products that have a class at this level (label >= 0), class-weighted.
+class MaskedLevelLoss(keras.losses.Loss):
+    """One level's loss over products that have a class at this level (label >= 0), class-weighted:
+    cross-entropy, a multi-class hinge (Crammer-Singer) on the scores, or their sum.
 
-    Products whose category is shallower than the level carry -1 and contribute nothing.
+    Products whose category is shallower than the level carry -1 and contribute nothing. The
+    hinge reads the scores as log-probabilities (the softmax's per-row constant cancels in the
+    difference between two classes): it asks the true class to beat the best other by `margin`
+    and then lets the product go, where cross-entropy keeps pushing every easy product further.
+    On sparse n-gram features that is what separates a linear SVM from logistic regression.
     """
 
-    def __init__(self, class_weights: Sequence[float] | None = None, name: str = "masked_xent", **kwargs) -> None:
+    KINDS = ("cross_entropy", "hinge", "cross_entropy_and_hinge")
+
+    def __init__(self, class_weights: Sequence[float] | None = None, kind: str = "cross_entropy", margin: float = 1.0,
+                 name: str = "masked_level_loss", **kwargs) -> None:
         super().__init__(name=name, reduction=keras.losses.Reduction.NONE, **kwargs)
+        if kind not in self.KINDS:
+            raise ValueError(f"loss kind must be one of {self.KINDS}, got {kind!r}")
         self.class_weights = list(class_weights) if class_weights is not None else None
+        self.kind, self.margin = kind, float(margin)
 
     def call(self, y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
         labels = tf.reshape(tf.cast(y_true, tf.int64), [-1])
         valid = labels >= 0
         safe = tf.where(valid, labels, tf.zeros_like(labels))
-        xent = keras.losses.sparse_categorical_crossentropy(safe, y_pred)
-        weights = tf.cast(valid, xent.dtype)
+        loss = tf.zeros(tf.shape(labels), y_pred.dtype)
+        if self.kind != "hinge":
+            loss += keras.losses.sparse_categorical_crossentropy(safe, y_pred)
+        if self.kind != "cross_entropy":
+            loss += self._hinge(safe, y_pred)
+        weights = tf.cast(valid, loss.dtype)
         if self.class_weights is not None:
-            weights *= tf.gather(tf.constant(self.class_weights, xent.dtype), safe)
-        return xent * weights
+            weights *= tf.gather(tf.constant(self.class_weights, loss.dtype), safe)
+        return loss * weights
+
+    def _hinge(self, labels: tf.Tensor, probs: tf.Tensor) -> tf.Tensor:
+        scores = tf.math.log(tf.clip_by_value(probs, 1e-30, 1.0))
+        own = tf.one_hot(labels, tf.shape(probs)[-1], dtype=probs.dtype)
+        true_score = tf.reduce_sum(scores * own, axis=-1)
+        best_other = tf.reduce_max(scores - own * 1e9, axis=-1)
+        return tf.nn.relu(self.margin - (true_score - best_other))
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "class_weights": self.class_weights}
+        return {**super().get_config(), "class_weights": self.class_weights, "kind": self.kind, "margin": self.margin}
 
 
 @keras.utils.register_keras_serializable(package="prodcat")
@@ -538,8 +560,11 @@ def compile_model(
     names = [F.level_output(level) for level in range(1, n_levels + 1)]
     metrics = {name: [MaskedAccuracy()] for name in names}
     optimizer = (LazyAdam if model_cfg.optimizer == "lazy_adam" else keras.optimizers.Adam)(model_cfg.learning_rate)
+
+    def level_loss(class_weights: Sequence[float] | None) -> MaskedLevelLoss:
+        return MaskedLevelLoss(class_weights, model_cfg.loss, model_cfg.hinge_margin)
     if model_cfg.heads == "flat":
-        model.compile(optimizer=optimizer, loss={F.FLAT_OUTPUT: _SumOverBatch(MaskedSparseCrossentropy(flat_class_weights))},
+        model.compile(optimizer=optimizer, loss={F.FLAT_OUTPUT: _SumOverBatch(level_loss(flat_class_weights))},
                       metrics=metrics)
         return
     loss_weights = model_cfg.loss_weights or (1.0,) * n_levels
@@ -547,7 +572,7 @@ def compile_model(
         loss_weights = tuple(loss_weights) + (loss_weights[-1],) * (n_levels - len(loss_weights))
     model.compile(
         optimizer=optimizer,
-        loss={name: _SumOverBatch(MaskedSparseCrossentropy(w)) for name, w in zip(names, level_class_weights)},
+        loss={name: _SumOverBatch(level_loss(w)) for name, w in zip(names, level_class_weights)},
         loss_weights=dict(zip(names, loss_weights)),
         metrics=metrics,
     )
@@ -556,7 +581,7 @@ def compile_model(
 class _SumOverBatch:
     """Normalises a masked per-example loss by the number of products that count at this level."""
 
-    def __init__(self, loss: MaskedSparseCrossentropy) -> None:
+    def __init__(self, loss: MaskedLevelLoss) -> None:
         self.loss = loss
         self.__name__ = loss.name
 

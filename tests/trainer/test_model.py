@@ -9,6 +9,7 @@ from prodcat import features as F
 from prodcat.config import ModelConfig, TextConfig
 from prodcat.taxonomy import Taxonomy
 from prodcat.trainer.model import (
+    MaskedLevelLoss,
     FlatLayout, HashedEmbeddingBag, LabelSimilarity, NameScores, PathDropout, UnseenClassScores, WideFeatures, WideLinear,
     build_model, compile_model, inverse_document_frequency,
 )
@@ -277,3 +278,39 @@ def test_name_score_layers_round_trip_through_a_saved_keras_model(tmp_path) -> N
     for got, expected in zip(restored(x), want):
         np.testing.assert_allclose(got.numpy(), expected, rtol=1e-6)
     assert restored.get_layer("current").get_config()["n_inputs"] == 2
+
+
+def test_hinge_loss_wants_the_true_class_ahead_by_the_margin_then_lets_go() -> None:
+    """Scores are read as log-probabilities; products of shallower categories (-1) and class
+    weights count as for cross-entropy."""
+    probs = tf.nn.softmax(tf.constant([[2.0, 0.0, -1.0], [0.0, 0.5, 0.0], [5.0, 0.0, 0.0], [1.0, 1.0, 1.0]]))
+    labels = tf.constant([0, 0, 0, -1], tf.int64)
+    hinge = MaskedLevelLoss(kind="hinge", margin=1.0).call(labels, probs).numpy()
+    np.testing.assert_allclose(hinge, [0.0, 1.5, 0.0, 0.0], atol=1e-5)  # ahead by 2; behind by 0.5; ahead by 5; no label
+    wider = MaskedLevelLoss(kind="hinge", margin=3.0).call(labels, probs).numpy()
+    np.testing.assert_allclose(wider, [1.0, 3.5, 0.0, 0.0], atol=1e-5)
+    xent = MaskedLevelLoss().call(labels, probs).numpy()
+    both = MaskedLevelLoss(kind="cross_entropy_and_hinge").call(labels, probs).numpy()
+    np.testing.assert_allclose(both, xent + hinge, atol=1e-5)
+    assert xent[2] > 0.0, "cross-entropy still pushes a product the hinge has let go"
+    weighted = MaskedLevelLoss([2.0, 1.0, 1.0], kind="hinge").call(labels, probs).numpy()
+    np.testing.assert_allclose(weighted, 2 * hinge, atol=1e-5)
+
+
+def test_hinge_loss_trains_a_model_and_ignores_classes_left_out_of_training() -> None:
+    """Classes without training products get no probability in training (log 0 clipped): the
+    hinge stays finite and the model still learns to separate the seen classes."""
+    names = [np.eye(4, dtype=np.float32)[:3]]
+    config = ModelConfig(hidden_units=(8,), level_hidden_units=0, ngram_features=False, wide_path=False,
+                         merchant_feature=False, learning_rate=0.02, loss="hinge", hinge_margin=4.0)
+    model = build_model([3], config, TextConfig(word_buckets=16), {F.TEXT_EMBEDDING: 4}, label_embeddings=names,
+                        seen_classes=[np.array([True, True, False])])
+    compile_model(model, [None], config)
+    embeddings = np.array([[1.0, 0.1, 0.0, 0.0], [0.1, 1.0, 0.0, 0.0]] * 32, np.float32)
+    labels = np.array([0, 1] * 32, np.int64)
+    data = ({F.TEXT_EMBEDDING: embeddings}, {F.level_output(1): labels})
+    before = model.evaluate(*data, verbose=0, return_dict=True)["loss"]
+    model.fit(*data, epochs=20, batch_size=16, verbose=0)
+    after = model.evaluate(*data, verbose=0, return_dict=True)["loss"]
+    assert before > 0.3 and np.isfinite(after) and after < before / 4, (before, after)
+    assert model({F.TEXT_EMBEDDING: embeddings[:2]})[F.level_output(1)].numpy().argmax(axis=1).tolist() == [0, 1]

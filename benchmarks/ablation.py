@@ -62,7 +62,7 @@ VARIANTS: dict[str, dict] = {
     "early stopping on accuracy with patience 6": {"early_stopping_monitor": "accuracy", "early_stopping_patience": 6},
     "wide path on 65536 buckets from min_df 1": {"wide_max_features": 65536, "wide_min_df": 1},
     "hinge loss": {"loss": "hinge"},
-    "hinge loss, margin 3": {"loss": "hinge", "hinge_margin": 3.0},
+    "hinge loss with margin 3": {"loss": "hinge", "hinge_margin": 3.0},
     "cross-entropy and hinge loss": {"loss": "cross_entropy_and_hinge"},
 }
 BEAM_WIDTH = 5

@@ -179,6 +179,9 @@ class ModelConfig(_Section):
         "hashed n-grams, one weight per (n-gram bucket, class with training products), as a TF-IDF + linear SVM has")
     wide_max_features: int = Field(1 << 15, ge=1, description="n-gram buckets the wide path keeps, most frequent first")
     wide_min_df: int = Field(2, ge=1, description="the wide path keeps buckets in at least this many training products")
+    wide_gain: float = Field(
+        1.0, gt=0.0, description="the wide table's learning rate relative to the model's (its scores are multiplied "
+        "by it): rare n-grams are looked up in few steps, and Adam moves a weight by about the learning rate per step")
     dropout: float = Field(0.2, ge=0.0, lt=1.0)
     memorizing_path_dropout: float = Field(
         0.0, ge=0.0, lt=1.0, description="share of training products whose hashed n-gram and shop features are "

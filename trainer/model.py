@@ -108,11 +108,17 @@ class WideLinear(keras.layers.Layer):
     rare code or brand point at its own category. One table holds the classes with training
     products of all outputs side by side, so a product's n-grams are looked up once. Weights start
     at zero (the deep model's scores unchanged); unseen classes get no wide score at all.
+
+    `gain` multiplies the table's scores: Adam moves a weight by about the learning rate per step
+    whatever its gradient, and a rare n-gram's row is looked up in a handful of steps per epoch,
+    so without it the weights a linear SVM gives such n-grams are out of reach before early
+    stopping ends training. The gain is the table's own learning rate, relative to the model's.
     """
 
     def __init__(self, wide: WideFeatures | None = None, buckets: int = 0, rows: int = 0,
-                 n_classes: Sequence[int] = (), n_seen: int = 0, **kwargs) -> None:
+                 n_classes: Sequence[int] = (), n_seen: int = 0, gain: float = 1.0, **kwargs) -> None:
         super().__init__(**kwargs)
+        self.gain = float(gain)
         self._initial = None
         if wide is not None:
             seen = np.concatenate(wide.seen_classes)
@@ -141,12 +147,14 @@ class WideLinear(keras.layers.Layer):
         mapped = tf.sparse.retain(tf.SparseTensor(ids.indices, rows, ids.dense_shape), rows >= 0)
         weights = tf.SparseTensor(mapped.indices, tf.gather(self.idf, mapped.values), mapped.dense_shape)
         seen_scores = tf.nn.safe_embedding_lookup_sparse(self.table, mapped, weights, combiner="sqrtn")
+        if self.gain != 1.0:
+            seen_scores *= self.gain
         scores = tf.gather(tf.pad(seen_scores, [[0, 0], [0, 1]]), self.columns, axis=1)
         return tf.split(scores, self.n_classes, axis=1)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "buckets": self.buckets, "rows": self.rows, "n_classes": self.n_classes,
-                "n_seen": self.n_seen}
+                "n_seen": self.n_seen, "gain": self.gain}
 
 
 class _CategoryNames(keras.layers.Layer):
@@ -361,7 +369,7 @@ def build_model(
     wide_scores = None
     if wide is not None and any(seen.any() for seen in wide.seen_classes):
         wide_scores = [scores if seen.any() else None for seen, scores in
-                       zip(wide.seen_classes, WideLinear(wide, name="wide_path")(tokens))]
+                       zip(wide.seen_classes, WideLinear(wide, gain=model_cfg.wide_gain, name="wide_path")(tokens))]
     if model_cfg.heads == "flat":
         if flat_layout is None:
             raise ValueError("the flat classifier needs the taxonomy's flat layout")

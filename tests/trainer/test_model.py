@@ -160,6 +160,10 @@ def test_wide_linear_scores_the_tfidf_vector_and_leaves_unseen_classes_at_zero()
     # equal idf for buckets 1 and 3: the L2-normalised sum of their rows, (row 1 + row 2) / sqrt(2)
     np.testing.assert_allclose(scores, [(3 + 5) / np.sqrt(2), 0.0, (4 + 6) / np.sqrt(2)], rtol=1e-6)
     assert layer(tf.sparse.from_dense(tf.constant([[2]], tf.int64)))[0].numpy().tolist() == [[0.0, 0.0, 0.0]]
+    amplified = WideLinear.from_config({**layer.get_config(), "gain": 10.0})
+    amplified.build(None)
+    amplified.set_weights(layer.get_weights())
+    np.testing.assert_allclose(amplified(ids)[0].numpy()[0], 10 * scores, rtol=1e-6)
 
 
 def test_wide_path_learns_a_rare_code_and_round_trips(tmp_path) -> None:  # noqa: ANN001

@@ -67,7 +67,7 @@ VARIANTS: dict[str, dict] = {
     "hinge loss": {"loss": "hinge"},
     "hinge loss with margin 3": {"loss": "hinge", "hinge_margin": 3.0},
     "cross-entropy and hinge loss": {"loss": "cross_entropy_and_hinge"},
-    **{f"wide gain {g}": {"wide_gain": float(g)} for g in (10, 30)},
+    **{f"wide gain {g}": {"wide_gain": float(g)} for g in (0.3, 10, 30)},
     "wide gain 10 and hinge loss with margin 3": {"wide_gain": 10.0, "loss": "hinge", "hinge_margin": 3.0},
 }
 BEAM_WIDTH = 5

@@ -56,7 +56,7 @@ VARIANTS: dict[str, dict] = {
     "no label semantics": {"label_semantics": False, "label_prior": False},
     "no wide path": {"wide_path": False},
     "wide path without the n-gram embedding": {"ngram_features": False},
-    "wide path without the n-gram embedding, hinge loss with margin 3": {
+    "wide path without the n-gram embedding and hinge loss with margin 3": {
         "ngram_features": False, "loss": "hinge", "hinge_margin": 3.0},
     "unseen classes trained": {"unseen_classes": "trained"},
     **{f"unseen class offset {o}": {"unseen_class_offset": float(o)} for o in (3, 6, 10)},

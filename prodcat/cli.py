@@ -138,7 +138,8 @@ def _cmd_client(args: argparse.Namespace) -> int:
     try:
         count = predict_file(args.target, args.input, args.output, model_name=args.model_name,
                              signature_name=args.signature, full_depth=args.full_depth, progress=not args.quiet,
-                             rejects=rejects, tls=tls)
+                             rejects=rejects, tls=tls, **{k: v for k, v in (("batch_size", args.batch_size),
+                                                                             ("concurrency", args.concurrency)) if v})
     except PredictionError as err:  # e.g. UNAVAILABLE: server down, or TLS on one side only / certificate refused
         print(f"prodcat: error: {args.target}: {err}", file=sys.stderr)
         return 1
@@ -305,6 +306,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", required=True)
     p.add_argument("--output", required=True)
     p.add_argument("--full-depth", action="store_true")
+    p.add_argument("--batch-size", type=_positive_int, help="products per request (default 64)")
+    p.add_argument("--concurrency", type=_positive_int,
+                   help="requests in flight at once, answers still written in input order (default 4)")
     p.add_argument("--skip-bad-records", action="store_true")
     p.add_argument("--quiet", action="store_true")
     g = p.add_argument_group("TLS", "for a server started with --ssl_config_file (any --tls-* flag implies --tls)")

@@ -38,6 +38,7 @@ EXAMPLES_SIGNATURE = "serving_default"
 EXAMPLES_INPUT = "examples"
 DEFAULT_TIMEOUT_S = 30.0
 DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024 * 1024
+DEFAULT_CONCURRENCY = 4  # requests in flight from `predict_file`: enough to fill a batching server
 # List fields (tags, collections) are [batch, n] tensors padded with "" (which the model drops).
 # Padding every request to the same width lets TF Serving's batcher concatenate concurrent
 # requests without `pad_variable_length_inputs` (whose padding value, the tensor's first element,
@@ -422,11 +423,15 @@ def predict_file(
     target: str, input_path: str | os.PathLike, output_path: str | os.PathLike, *, model_name: str = "prodcat",
     signature_name: str = RAW_SIGNATURE, full_depth: bool = False, batch_size: int = 64,
     timeout: float = DEFAULT_TIMEOUT_S, progress: bool = True, rejects: list[RecordError] | None = None,
-    tls: TlsOptions | None = None,
+    tls: TlsOptions | None = None, concurrency: int = DEFAULT_CONCURRENCY,
 ) -> int:
-    """`prodcat predict` through a server: products in, one JSON line per product out (atomic)."""
+    """`prodcat predict` through a server: products in, one JSON line per product out (atomic).
+
+    `concurrency` requests are in flight at once on one channel (answers written in input order),
+    so a server that batches concurrent requests, as TF Serving does, is kept busy rather than
+    waiting for the client between requests."""
     from prodcat.serving.predict import write_predictions
 
     with PredictionClient(target, model_name, signature_name=signature_name, timeout=timeout, tls=tls) as client:
         return write_predictions(input_path, output_path, lambda batch: client.predict(batch, full_depth),
-                                 batch_size, progress, rejects)
+                                 batch_size, progress, rejects, parallel=concurrency)

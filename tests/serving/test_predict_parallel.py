@@ -122,3 +122,37 @@ def test_thread_settings_apply_before_tensorflow_starts_and_are_reported_after()
     with pytest.raises(ValueError, match="must be >= 0"):
         configure_tensorflow_threads(-1, 0)
     assert available_cpus() >= 1
+
+
+def test_client_file_prediction_keeps_requests_in_flight_and_the_input_order(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """`prodcat client --concurrency 3`: three requests reach the server at once (a barrier would
+    time out otherwise), the answers are written in input order."""
+    from prodcat import cli
+    from prodcat.serving import client as client_module
+
+    barrier = threading.Barrier(3, timeout=30)
+    sizes: list[int] = []
+
+    class FakeClient:
+        def __init__(self, target: str, model_name: str, **kwargs) -> None:  # noqa: ANN003
+            assert target == "127.0.0.1:1"
+
+        def __enter__(self) -> FakeClient:
+            return self
+
+        def __exit__(self, *exc) -> None:  # noqa: ANN002
+            pass
+
+        def predict(self, batch: list[Product], full_depth: bool = False) -> list[Prediction]:
+            sizes.append(len(batch))
+            if len(sizes) <= 3:
+                barrier.wait()
+            return [Prediction(p.id, "1", "A", [LevelPrediction(1, "1", "A", 0.5)], 1) for p in batch]
+
+    monkeypatch.setattr(client_module, "PredictionClient", FakeClient)
+    write_jsonl([Product(f"p{i}", f"product {i}") for i in range(25)], tmp_path / "in.jsonl")
+    out = tmp_path / "out.jsonl"
+    assert cli.main(["client", "--target", "127.0.0.1:1", "--input", str(tmp_path / "in.jsonl"), "--output", str(out),
+                     "--batch-size", "4", "--concurrency", "3", "--quiet"]) == 0
+    assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == [f"p{i}" for i in range(25)]
+    assert sorted(sizes) == [1] + [4] * 6

@@ -274,6 +274,11 @@ class ThresholdConfig(_Section):
         5, ge=1, le=64, description="paths kept by beam search over the tree (scored by the product of their level "
         "probabilities); 1: greedy decoding. 5 lifted hierarchical F1 on unseen shops by 8 points for 4-17 % more "
         "serving time per call (BENCHMARKS.md)")
+    name_fallback_below: float = Field(
+        0.1, ge=0.0, le=1.0, description="a product whose decoded path has a level confidence below this gets "
+        "instead the category whose path-name embedding is nearest to its sentence embedding (zero-shot, over every "
+        "category; needs model.label_semantics); 0: never. The reported confidences stay the model's own, so "
+        "thresholds cut such a path as they would the model's")
     overrides: tuple[ThresholdOverride, ...] = ()
     sensitive: SensitiveConfig = SensitiveConfig()
     temperatures: tuple[Annotated[float, Field(gt=0.0)], ...] = Field(

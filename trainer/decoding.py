@@ -6,6 +6,12 @@ keeps several partial paths and picks the one with the highest product of level 
 path at the last level whose confidence passes its floor; sensitive subtrees get stricter floors.
 Thresholds (and per-level calibration temperatures) are constants of the exported graph:
 re-exporting with new ones needs no retraining (`prodcat tune-thresholds --export`).
+
+When the decoded path is unsure somewhere (a level's confidence below
+`thresholds.name_fallback_below`), the product gets instead the category whose path-name
+embedding is nearest to its sentence embedding (the zero-shot match, over every category of
+every level), if the model has category-name embeddings: the heads know the categories and
+shops training covered, the names the rest of the taxonomy.
 """
 
 from __future__ import annotations
@@ -60,10 +66,23 @@ def calibrated(probs: tf.Tensor, temperature: float) -> tf.Tensor:
 class HierarchicalDecoder(tf.Module):
     """Turns per-level probabilities into a thresholded, tree-consistent prediction."""
 
-    def __init__(self, taxonomy: Taxonomy, thresholds: ThresholdConfig, beam_width: int = 1, name: str = "decoder") -> None:
+    def __init__(self, taxonomy: Taxonomy, thresholds: ThresholdConfig, beam_width: int = 1, name: str = "decoder",
+                 category_names: Sequence[tf.Tensor | np.ndarray] | None = None) -> None:
+        """`category_names`: per level, the path-name embedding of every class ([classes, dim]),
+        for the name fallback; None: no fallback."""
         super().__init__(name=name)
         self.depth = taxonomy.depth
         self.beam_width = beam_width
+        self.fallback_below = float(thresholds.name_fallback_below)
+        self.category_names = None
+        if category_names is not None and self.fallback_below > 0.0:
+            if len(category_names) != self.depth:
+                raise ValueError(f"expected category names for {self.depth} levels, got {len(category_names)}")
+            self.category_names = list(category_names)
+            # 1/|name| per class, so a product's cosine to every name costs one matrix product
+            self.inverse_name_norms = [
+                tf.constant(1.0 / np.maximum(np.linalg.norm(np.asarray(n), axis=1), 1e-12), tf.float32)
+                for n in self.category_names]
         self.level_ids = [tf.constant(taxonomy.level_ids(k), tf.string) for k in range(1, self.depth + 1)]
         self.level_names = [
             tf.constant([taxonomy[c].name for c in taxonomy.level_ids(k)], tf.string)
@@ -80,11 +99,14 @@ class HierarchicalDecoder(tf.Module):
         # Per-level calibration (softmax temperature); 1.0 leaves a level's probabilities as they are.
         self.temperatures = [thresholds.temperature(k) for k in range(1, self.depth + 1)]
 
-    def __call__(self, level_probs: Sequence[tf.Tensor]) -> dict[str, tf.Tensor]:
+    def __call__(self, level_probs: Sequence[tf.Tensor], sentence: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
+        """`sentence`: the products' sentence embeddings ([batch, dim]), for the name fallback."""
         if len(level_probs) != self.depth:
             raise ValueError(f"expected {self.depth} levels of probabilities, got {len(level_probs)}")
         level_probs = [calibrated(p, t) for p, t in zip(level_probs, self.temperatures)]
         choices = self._beam_path(level_probs) if self.beam_width > 1 else self._greedy_path(level_probs)
+        if self.category_names is not None and sentence is not None and sentence.shape[-1] == self.category_names[0].shape[1]:
+            choices = self._with_name_fallback(level_probs, choices, sentence)
         ids, names, confidences, valid, passed = [], [], [], [], []
         for k, (probs, choice) in enumerate(zip(level_probs, choices)):
             has_class = choice >= 0
@@ -137,6 +159,41 @@ class HierarchicalDecoder(tf.Module):
         best = tf.argmax(score, axis=1, output_type=tf.int64)
         return [tf.gather(p, best, batch_dims=1) for p in paths]
 
+    def path_confidence(self, level_probs: Sequence[tf.Tensor], choices: Sequence[tf.Tensor]) -> tf.Tensor:
+        """[batch] the smallest confidence along each decoded path (1.0 for an empty path)."""
+        per_level = [tf.where(c >= 0, tf.gather(p, tf.maximum(c, 0), batch_dims=1), 1.0)
+                     for p, c in zip(level_probs, choices)]
+        return tf.reduce_min(tf.stack(per_level, axis=1), axis=1)
+
+    def _with_name_fallback(self, level_probs: Sequence[tf.Tensor], choices: list[tf.Tensor],
+                            sentence: tf.Tensor) -> list[tf.Tensor]:
+        """Products whose path is unsure somewhere take the path of their nearest category name.
+
+        Only those products are matched against the names (one [unsure, dim] x [dim, classes]
+        product per level), so a batch of sure products costs nothing more."""
+        unsure = tf.where(self.path_confidence(level_probs, choices) < self.fallback_below)[:, 0]
+        query = tf.math.l2_normalize(tf.gather(tf.cast(sentence, tf.float32), unsure), axis=-1)
+        best_score = tf.fill(tf.shape(unsure), tf.constant(-np.inf, tf.float32))
+        best_level = tf.zeros_like(unsure)
+        best_class = tf.zeros_like(unsure)
+        for k, (names, inverse_norms) in enumerate(zip(self.category_names, self.inverse_name_norms)):
+            cosine = tf.matmul(query, tf.cast(names, tf.float32), transpose_b=True) * inverse_norms
+            score, index = tf.reduce_max(cosine, axis=1), tf.argmax(cosine, axis=1, output_type=tf.int64)
+            better = score > best_score
+            best_score = tf.where(better, score, best_score)
+            best_level = tf.where(better, tf.constant(k, tf.int64), best_level)
+            best_class = tf.where(better, index, best_class)
+        # the matched class and its ancestors, deepest level first; -1 below the matched level
+        path: list[tf.Tensor] = [None] * self.depth  # type: ignore[list-item]
+        current = tf.fill(tf.shape(unsure), tf.constant(-1, tf.int64))
+        for k in reversed(range(self.depth)):
+            if k + 1 < self.depth:
+                current = tf.where(current >= 0, tf.gather(self.parent_index[k], tf.maximum(current, 0)), -1)
+            current = tf.where(best_level == k, best_class, current)
+            path[k] = current
+        rows = unsure[:, None]
+        return [tf.tensor_scatter_nd_update(choice, rows, fallback) for choice, fallback in zip(choices, path)]
+
     def _outputs(self, ids, names, confidences, valid, passed) -> dict[str, tf.Tensor]:  # noqa: ANN001
         level_ids = tf.stack(ids, axis=1)
         level_names = tf.stack(names, axis=1)
@@ -159,3 +216,12 @@ class HierarchicalDecoder(tf.Module):
             F.OUT_LEVEL_NAMES: level_names,
             F.OUT_LEVEL_CONFIDENCES: tf.stack(confidences, axis=1),
         }
+
+
+def model_decoder(keras_model, taxonomy: Taxonomy, thresholds: ThresholdConfig) -> HierarchicalDecoder:  # noqa: ANN001
+    """The decoder a trained model is exported with: the configured beam width and thresholds,
+    and the model's own category-name embeddings for the name fallback."""
+    from prodcat.trainer.model import category_name_embeddings
+
+    return HierarchicalDecoder(taxonomy, thresholds, beam_width=thresholds.beam_width,
+                               category_names=category_name_embeddings(keras_model, taxonomy.level_sizes()))

@@ -179,6 +179,21 @@ class _CategoryNames(keras.layers.Layer):
         return {**super().get_config(), "n_classes": self.n_classes, "dim": self.dim}
 
 
+def category_name_embeddings(model: keras.Model, level_sizes: Sequence[int]) -> list[tf.Variable] | None:
+    """Per level, the frozen path-name embeddings a trained model scores its classes against
+    (the decoder's name fallback reads them; no second copy in the export); None without label
+    semantics."""
+    layers = {layer.name: layer for layer in model.layers if isinstance(layer, _CategoryNames)}
+    if "flat_name_scores" in layers:  # the flat classifier: every level's classes in one matrix, level 1 first
+        offsets = np.cumsum([0, *level_sizes])
+        names = layers["flat_name_scores"].labels
+        return [names[offsets[k]:offsets[k + 1]] for k in range(len(level_sizes))]
+    per_level = [layers.get(f"level_{k}_name_scores") for k in range(1, len(level_sizes) + 1)]
+    if any(layer is None for layer in per_level):
+        return None
+    return [layer.labels for layer in per_level]
+
+
 @keras.utils.register_keras_serializable(package="prodcat")
 class LabelSimilarity(_CategoryNames):
     """One vector's name scores (`NameScores` with one input), as models trained before

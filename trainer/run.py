@@ -18,7 +18,7 @@ from prodcat import features as F
 from prodcat.config import Config, ModelConfig
 from prodcat.module_config import ModuleConfig
 from prodcat.trainer import distribution
-from prodcat.trainer.decoding import HierarchicalDecoder
+from prodcat.trainer.decoding import model_decoder
 from prodcat.trainer.local_cluster import WORKER_DIGESTS, TrainingJob, run_local_cluster
 from prodcat.trainer.model import (
     FlatLayout, WideFeatures, build_model, compile_model, inverse_document_frequency, label_embeddings,
@@ -310,7 +310,7 @@ def train_job(job: TrainingJob, dataset_factory=tfrecord_dataset_factory, worker
         log_dir=os.path.join(job.model_run_dir, "tensorboard"),
         backup_dir=os.path.join(job.model_run_dir, "backup"), strategy=strategy, flat_layout=flat_layout,
     )
-    decoder = HierarchicalDecoder(taxonomy, config.thresholds, beam_width=config.thresholds.beam_width)
+    decoder = model_decoder(model, taxonomy, config.thresholds)
     signatures = make_signatures(model, tft_output, decoder)
     chief = distribution.is_chief()
     export_dir = job.serving_model_dir if chief else os.path.join(job.model_run_dir, f"worker_export_{worker_index}")

@@ -69,7 +69,7 @@ def make_signatures(model: tf.keras.Model, tft_output: tft.TFTransformOutput, de
         transformed = model.tft_layer(raw)
         outputs = model({name: transformed[name] for name in model_inputs}, training=False)
         probs = [outputs[name] for name in level_names]
-        return decoder(probs)
+        return decoder(probs, transformed.get(F.TEXT_EMBEDDING))
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def serve_examples(serialized: tf.Tensor) -> dict[str, tf.Tensor]:

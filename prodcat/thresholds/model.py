@@ -90,14 +90,14 @@ def eval_predictions(
     """
     import tensorflow as tf
 
-    from prodcat.trainer.decoding import HierarchicalDecoder
+    from prodcat.trainer.decoding import model_decoder
 
     taxonomy, depth = model.taxonomy, model.taxonomy.depth
     raw_spec = dict(model.tft_output.raw_feature_spec())
     tft_layer = model.tft_output.transform_features_layer()
     keras_model = model.keras_model
     inputs = list(keras_model.input.keys()) if isinstance(keras_model.input, dict) else [F.TOKENS]
-    decoder = HierarchicalDecoder(taxonomy, model.thresholds, beam_width=model.thresholds.beam_width)
+    decoder = model_decoder(keras_model, taxonomy, model.thresholds)
 
     @tf.function
     def run(serialized: tf.Tensor) -> dict:
@@ -106,13 +106,14 @@ def eval_predictions(
         outputs = keras_model({name: transformed[name] for name in inputs}, training=False)
         probs = [outputs[F.level_output(k)] for k in range(1, depth + 1)]
         labels = [tf.reshape(transformed[F.level_label(k)], [-1]) for k in range(1, depth + 1)]
-        decoded = decoder(probs)
+        sentence = transformed.get(F.TEXT_EMBEDDING)
+        decoded = decoder(probs, sentence)
         ids, category = parsed[F.ID], parsed[F.CATEGORY]
         if isinstance(category, tf.SparseTensor):
             category = tf.sparse.to_dense(category, default_value="")
         if isinstance(ids, tf.SparseTensor):
             ids = tf.sparse.to_dense(ids, default_value="")
-        return {"probs": probs, "labels": labels, "id": tf.reshape(ids, [tf.shape(serialized)[0], -1])[:, 0],
+        return {"probs": probs, "labels": labels, "sentence": sentence if sentence is not None else tf.zeros([0]), "id": tf.reshape(ids, [tf.shape(serialized)[0], -1])[:, 0],
                 "category": tf.reshape(category, [tf.shape(serialized)[0], -1])[:, 0],
                 "level_ids": decoded[F.OUT_LEVEL_IDS], "confidences": decoded[F.OUT_LEVEL_CONFIDENCES],
                 "full_depth": decoded[F.OUT_FULL_DEPTH]}
@@ -120,7 +121,7 @@ def eval_predictions(
     dataset = tf.data.TFRecordDataset(list(example_files), compression_type="GZIP").take(max_products).batch(batch_size)
     out = EvalPredictions([], [], [], np.zeros((0, depth), np.float32),
                           [] if with_probs else None, [] if with_probs else None)
-    confidences, probs, labels = [], [[] for _ in range(depth)], [[] for _ in range(depth)]
+    confidences, probs, labels, sentences = [], [[] for _ in range(depth)], [[] for _ in range(depth)], []
     for batch in dataset:
         result = run(batch)
         keep = np.array([_text(c) in taxonomy for c in result["category"].numpy()], bool)
@@ -134,10 +135,13 @@ def eval_predictions(
             for k in range(depth):
                 probs[k].append(result["probs"][k].numpy()[keep])
                 labels[k].append(result["labels"][k].numpy()[keep])
+            if result["sentence"].shape.rank == 2:
+                sentences.append(result["sentence"].numpy()[keep])
     out.confidences = np.concatenate(confidences) if confidences else np.zeros((0, depth), np.float32)
     if with_probs:
         out.level_probs = [np.concatenate(p) if p else np.zeros((0, 0), np.float32) for p in probs]
         out.level_labels = [np.concatenate(y) if y else np.zeros(0, np.int64) for y in labels]
+        out.sentence_embeddings = np.concatenate(sentences) if sentences else None
     return out
 
 
@@ -146,14 +150,16 @@ def decoder_for(model: TrainedModel, predictions: EvalPredictions, batch_size: i
     serving graph's decoder (so calibrated confidences are the ones serving will compute)."""
     import tensorflow as tf
 
-    from prodcat.trainer.decoding import HierarchicalDecoder
+    from prodcat.trainer.decoding import model_decoder
 
     def decode(temperatures: Sequence[float]) -> tuple[list[list[str]], np.ndarray]:
         thresholds = model.thresholds.model_copy(update={"temperatures": tuple(float(t) for t in temperatures)})
-        decoder = HierarchicalDecoder(model.taxonomy, thresholds, beam_width=thresholds.beam_width)
+        decoder = model_decoder(model.keras_model, model.taxonomy, thresholds)
+        sentences = predictions.sentence_embeddings
         paths, confidences = [], []
         for start in range(0, len(predictions), batch_size):
-            decoded = decoder([tf.constant(p[start:start + batch_size]) for p in predictions.level_probs])
+            decoded = decoder([tf.constant(p[start:start + batch_size]) for p in predictions.level_probs],
+                              None if sentences is None else tf.constant(sentences[start:start + batch_size]))
             level_ids = decoded[F.OUT_LEVEL_IDS].numpy()
             full_depth = decoded[F.OUT_FULL_DEPTH].numpy()
             paths += [[_text(v) for v in row[:d]] for row, d in zip(level_ids, full_depth)]
@@ -169,10 +175,10 @@ def export_model(model: TrainedModel, thresholds: ThresholdConfig, export_dir: s
     `thresholds` replaced and the tuning report beside it."""
     import tensorflow as tf
 
-    from prodcat.trainer.decoding import HierarchicalDecoder
+    from prodcat.trainer.decoding import model_decoder
     from prodcat.trainer.signatures import make_signatures
 
-    decoder = HierarchicalDecoder(model.taxonomy, thresholds, beam_width=thresholds.beam_width)
+    decoder = model_decoder(model.keras_model, model.taxonomy, thresholds)
     signatures = make_signatures(model.keras_model, model.tft_output, decoder)
     model.keras_model.save(export_dir, save_format="tf", signatures=signatures)
     source, target = os.path.join(model.model_dir, ASSETS_EXTRA), os.path.join(export_dir, ASSETS_EXTRA)

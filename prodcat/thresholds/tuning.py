@@ -33,7 +33,8 @@ class EvalPredictions:
 
     `path_ids[i]`: product i's decoded path (level 1 first); `confidences[i, k]`: the confidence
     of its level-(k+1) node. `level_probs[k]` ([products, classes of level k+1]) and
-    `level_labels[k]` (true class index, -1 below the true depth) are only needed to calibrate.
+    `level_labels[k]` (true class index, -1 below the true depth) are only needed to calibrate,
+    with `sentence_embeddings` ([products, dim]) for the decoder's name fallback.
     """
 
     product_ids: list[str]
@@ -42,6 +43,7 @@ class EvalPredictions:
     confidences: np.ndarray
     level_probs: list[np.ndarray] | None = None
     level_labels: list[np.ndarray] | None = None
+    sentence_embeddings: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.true_ids)

@@ -159,3 +159,54 @@ def test_the_decoder_traced_into_a_graph_answers_as_it_does_eagerly(google_taxon
     eager = decoder(probs)
     for name, value in eager.items():
         np.testing.assert_array_equal(traced[name].numpy(), value.numpy(), err_msg=name)
+
+
+def _tiny_names() -> list[np.ndarray]:
+    """Path-name embeddings of the tiny tree: Toys, Garden | Kites, Pots | Stunt Kites."""
+    return [np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], np.float32),
+            np.array([[0.9, 0.0, 0.1], [0.0, 2.0, 2.0]], np.float32),  # |Pots| = 2.8: cosine, not dot product
+            np.array([[1.0, 0.0, 0.1]], np.float32)]
+
+
+@pytest.mark.parametrize("beam_width", [1, 3])
+def test_an_unsure_path_falls_back_to_the_nearest_category_name(tiny_google: Taxonomy, beam_width: int) -> None:
+    """Row 0 is sure (every level >= 0.9): kept. Row 1 is unsure at level 1 (0.6 < 0.7): it takes
+    the path of the name nearest its sentence embedding (Pots, a level-2 class, and its parent),
+    with the model's own confidences for that path, so thresholds cut it as usual."""
+    probs = [tf.constant([[0.9, 0.1], [0.6, 0.4]]), tf.constant([[0.9, 0.1], [0.95, 0.05]]), tf.constant([[1.0], [1.0]])]
+    sentence = tf.constant([[1.0, 0.0, 0.0], [0.0, 0.2, 1.0]])
+    thresholds = ThresholdConfig(per_level=(0.0,), name_fallback_below=0.7, sensitive=NO_SENSITIVE)
+    decoder = HierarchicalDecoder(tiny_google, thresholds, beam_width=beam_width, category_names=_tiny_names())
+    out = decoder(probs, sentence)
+    paths = [p.decode() for p in out[F.OUT_CATEGORY_PATH].numpy()]
+    assert paths == ["Toys > Kites > Stunt Kites", "Garden > Pots & Planters"]
+    assert out[F.OUT_FULL_DEPTH].numpy().tolist() == [3, 2]
+    np.testing.assert_allclose(out[F.OUT_LEVEL_CONFIDENCES][1].numpy(), [0.4, 0.05, 0.0], rtol=1e-6)
+    cut = HierarchicalDecoder(tiny_google, thresholds.model_copy(update={"per_level": (0.3,)}), beam_width=beam_width,
+                              category_names=_tiny_names())(probs, sentence)
+    assert [p.decode() for p in cut[F.OUT_CATEGORY_PATH].numpy()] == ["Toys > Kites > Stunt Kites", "Garden"]
+
+    unchanged = ["Toys > Kites > Stunt Kites"] * 2
+    for off in (HierarchicalDecoder(tiny_google, thresholds.model_copy(update={"name_fallback_below": 0.0}),
+                                    beam_width=beam_width, category_names=_tiny_names())(probs, sentence),
+                decoder(probs),  # no sentence embedding (a model without the text encoder)
+                HierarchicalDecoder(tiny_google, thresholds, beam_width=beam_width)(probs, sentence)):  # no names
+        assert [p.decode() for p in off[F.OUT_CATEGORY_PATH].numpy()] == unchanged
+
+
+def test_name_fallback_paths_are_paths_of_the_real_taxonomy(google_taxonomy: Taxonomy) -> None:
+    """Every product unsure (floor 1.0): each gets the ancestors of its nearest category name, at
+    whatever level that category is."""
+    rng = np.random.default_rng(7)
+    names = [rng.normal(size=(n, 8)).astype(np.float32) for n in google_taxonomy.level_sizes()]
+    thresholds = ThresholdConfig(per_level=(0.0,), name_fallback_below=1.0, sensitive=NO_SENSITIVE)
+    decoder = HierarchicalDecoder(google_taxonomy, thresholds, category_names=names)
+    sentence = rng.normal(size=(32, 8)).astype(np.float32)
+    out = decoder(_random_probs(google_taxonomy, 32, 3, 1.0), tf.constant(sentence))
+    flat = np.concatenate(names)
+    flat_ids = [c for k in range(1, google_taxonomy.depth + 1) for c in google_taxonomy.level_ids(k)]
+    cosine = (sentence / np.linalg.norm(sentence, axis=1, keepdims=True)) @ (flat / np.linalg.norm(flat, axis=1, keepdims=True)).T
+    for row in range(32):
+        full = int(out[F.OUT_FULL_DEPTH][row])
+        path = [v.decode() for v in out[F.OUT_LEVEL_IDS][row].numpy()[:full]]
+        assert path == google_taxonomy.ancestors(flat_ids[int(cosine[row].argmax())])

@@ -11,7 +11,7 @@ from prodcat.taxonomy import Taxonomy
 from prodcat.trainer.model import (
     MaskedLevelLoss,
     FlatLayout, HashedEmbeddingBag, LabelSimilarity, NameScores, PathDropout, UnseenClassScores, WideFeatures, WideLinear,
-    build_model, compile_model, inverse_document_frequency,
+    build_model, category_name_embeddings, compile_model, inverse_document_frequency,
 )
 
 
@@ -318,3 +318,24 @@ def test_hinge_loss_trains_a_model_and_ignores_classes_left_out_of_training() ->
     after = model.evaluate(*data, verbose=0, return_dict=True)["loss"]
     assert before > 0.3 and np.isfinite(after) and after < before / 4, (before, after)
     assert model({F.TEXT_EMBEDDING: embeddings[:2]})[F.level_output(1)].numpy().argmax(axis=1).tolist() == [0, 1]
+
+
+def test_the_decoder_reads_each_levels_category_names_from_the_trained_model(tmp_path) -> None:  # noqa: ANN001
+    """Per-level heads and the flat classifier hold the same names differently; a reloaded Keras
+    model gives them back too; no label semantics, no names."""
+    taxonomy = _tiny_taxonomy()
+    sizes = taxonomy.level_sizes()
+    rng = np.random.default_rng(0)
+    names = [rng.normal(size=(n, 4)).astype(np.float32) for n in sizes]
+    dims = {F.TOKENS: None, F.TEXT_EMBEDDING: 4}
+    config = ModelConfig(hidden_units=(8,), level_hidden_units=0)
+    per_level = build_model(sizes, config, TextConfig(word_buckets=64), dims, label_embeddings=names)
+    flat = build_model(sizes, config.model_copy(update={"heads": "flat"}), TextConfig(word_buckets=64), dims,
+                       label_embeddings=names, flat_layout=FlatLayout.from_taxonomy(taxonomy))
+    per_level.save(tmp_path / "per_level")
+    restored = tf.keras.models.load_model(tmp_path / "per_level", compile=False)
+    for model in (per_level, flat, restored):
+        got = category_name_embeddings(model, sizes)
+        assert [np.asarray(g).tolist() for g in got] == [n.tolist() for n in names]
+    plain = build_model(sizes, config.model_copy(update={"label_semantics": False}), TextConfig(word_buckets=64), dims)
+    assert category_name_embeddings(plain, sizes) is None

@@ -121,14 +121,15 @@ def scored(taxonomy, products: Sequence, paths, confidences, groups: dict) -> di
 
 
 def format_table(rows: list[dict], levels: list[int]) -> str:
-    head = f"{'variant':<30}{'group':<14}{'n':>6}" + "".join(f"{'F1 L' + str(k):>7}" for k in levels) + \
+    width = max([30, *(len(row["variant"]) + 2 for row in rows)])  # the longest name and a gap
+    head = f"{'variant':<{width}}{'group':<14}{'n':>6}" + "".join(f"{'F1 L' + str(k):>7}" for k in levels) + \
         f"{'mean':>7}{'hP':>7}{'hR':>7}{'hF1':>7}{'leaf':>7}{'macro':>7}{'cov@.9':>7}{'epochs':>7}{'train s':>8}"
     lines = [head, "-" * len(head)]
     for row in rows:
         for group, m in row["scores"].items():
             f = lambda k: f"{m.get(k, float('nan')):>7.3f}"  # noqa: E731
             lines.append(
-                f"{(row['variant'] if group == 'all' else ''):<30}{group:<14}{m['products']:>6}"
+                f"{(row['variant'] if group == 'all' else ''):<{width}}{group:<14}{m['products']:>6}"
                 + "".join(f(f"weighted_f1_level_{k}") for k in levels)
                 + f("mean_level_weighted_f1") + f("hierarchical_precision") + f("hierarchical_recall")
                 + f("hierarchical_f1") + f("leaf_accuracy") + f("leaf_macro_f1") + f("coverage_at_hp90")

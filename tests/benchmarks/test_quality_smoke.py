@@ -256,6 +256,9 @@ def test_ablation_decodes_with_the_serving_decoder_and_tabulates_groups(tree: Ta
     assert set(scores) == {"all", "non-en"} and scores["all"]["leaf_accuracy"] == 1.0
     table = ablation.format_table([{"variant": "full", "epochs": 3, "train_seconds": 1.0, "scores": scores}], [1, 2, 3])
     assert "full" in table and "non-en" in table and table.count("\n") == 3
+    long_name = "wide path without the n-gram embedding"
+    table = ablation.format_table([{"variant": long_name, "epochs": 3, "train_seconds": 1.0, "scores": scores}], [1, 2, 3])
+    assert f"{long_name}  all" in table, "a long variant name keeps a gap before its group"
 
 
 def test_every_ablation_variant_is_a_valid_config_and_can_be_named_on_the_command_line() -> None:

@@ -94,16 +94,19 @@ def predict_levels(model, batches: list[dict], n_levels: int) -> list[np.ndarray
     return [np.concatenate([o[F.level_output(k)].numpy() for o in outs]) for k in range(1, n_levels + 1)]
 
 
-def decode(taxonomy, probs: list[np.ndarray], beam_width: int = 1) -> tuple[list[list[str]], list[float]]:  # noqa: ANN001
-    """Full-depth paths and confidences (smallest level confidence) from the serving decoder."""
+def decode(taxonomy, probs: list[np.ndarray], beam_width: int = 1, category_names=None,  # noqa: ANN001
+           sentences: np.ndarray | None = None) -> tuple[list[list[str]], list[float]]:
+    """Full-depth paths and confidences (smallest level confidence) from the serving decoder;
+    with `category_names` and `sentences`, the default name fallback too."""
     import tensorflow as tf
 
     from prodcat.config import ThresholdConfig
     from prodcat.serving.predict import predictions_from_outputs
     from prodcat.trainer.decoding import HierarchicalDecoder
 
-    decoder = HierarchicalDecoder(taxonomy, ThresholdConfig(), beam_width=beam_width)
-    outputs = {k: v.numpy() for k, v in decoder([tf.constant(p) for p in probs]).items()}
+    decoder = HierarchicalDecoder(taxonomy, ThresholdConfig(), beam_width=beam_width, category_names=category_names)
+    outputs = {k: v.numpy() for k, v in decoder([tf.constant(p) for p in probs],
+                                                 None if sentences is None else tf.constant(sentences)).items()}
     predictions = predictions_from_outputs([str(i) for i in range(len(probs[0]))], outputs, full_depth=True)
     return ([[lv.id for lv in p.levels] for p in predictions],
             [min((lv.confidence for lv in p.levels), default=0.0) for p in predictions])
@@ -150,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from prodcat.config import Config
     from prodcat.trainer import run as trainer
-    from prodcat.trainer.model import model_feature_dims
+    from prodcat import features as F
+    from prodcat.trainer.model import category_name_embeddings, model_feature_dims
 
     from . import splits
     from .prodcat_runner import train_and_predict
@@ -209,6 +213,12 @@ def main(argv: list[str] | None = None) -> int:
             paths, confidences = decode(taxonomy, probs, beam_width=BEAM_WIDTH)
             rows.append({"variant": f"full, beam search (width {BEAM_WIDTH})", "epochs": summary["epochs_run"],
                          "train_seconds": 0.0, "scores": scored(taxonomy, fold.test, paths, confidences, groups)})
+            names = category_name_embeddings(model, level_sizes)
+            if names is not None and F.TEXT_EMBEDDING in batches[0]:
+                sentences = np.concatenate([b[F.TEXT_EMBEDDING].numpy() for b in batches])
+                paths, confidences = decode(taxonomy, probs, BEAM_WIDTH, names, sentences)
+                rows.append({"variant": "full, beam search and name fallback (as served)", "epochs": summary["epochs_run"],
+                             "train_seconds": 0.0, "scores": scored(taxonomy, fold.test, paths, confidences, groups)})
         tf.keras.backend.clear_session()
 
     levels = [k for k in range(1, depth + 1) if f"weighted_f1_level_{k}" in rows[0]["scores"]["all"]]

@@ -256,6 +256,10 @@ def test_ablation_decodes_with_the_serving_decoder_and_tabulates_groups(tree: Ta
     assert set(scores) == {"all", "non-en"} and scores["all"]["leaf_accuracy"] == 1.0
     table = ablation.format_table([{"variant": "full", "epochs": 3, "train_seconds": 1.0, "scores": scores}], [1, 2, 3])
     assert "full" in table and "non-en" in table and table.count("\n") == 3
+    names = [np.eye(len(tree.level_ids(k)), 4, dtype=np.float32) for k in (1, 2, 3)]  # class j points along axis j
+    garden_vector = np.eye(4, dtype=np.float32)[[garden]]
+    fallback, _ = ablation.decode(tree, [p * 0.1 for p in probs], 1, names, garden_vector)  # every level unsure
+    assert fallback[0] == [tree.by_path("Garden").id], "the nearest name, Garden, replaces the unsure path"
     long_name = "wide path without the n-gram embedding"
     table = ablation.format_table([{"variant": long_name, "epochs": 3, "train_seconds": 1.0, "scores": scores}], [1, 2, 3])
     assert f"{long_name}  all" in table, "a long variant name keeps a gap before its group"

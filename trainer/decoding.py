@@ -63,20 +63,6 @@ def calibrated(probs: tf.Tensor, temperature: float) -> tf.Tensor:
     return tf.nn.softmax(tf.math.log(tf.maximum(probs, 1e-12)) / temperature, axis=-1)
 
 
-def ancestor_tables(taxonomy: Taxonomy) -> list[np.ndarray]:
-    """Per level k, [levels, classes of k]: row m holds each class's ancestor at level m (its own
-    index at m = k, -1 below k), as class indices of level m."""
-    tables = []
-    for k in range(1, taxonomy.depth + 1):
-        ids = taxonomy.level_ids(k)
-        table = np.full((taxonomy.depth, len(ids)), -1, np.int64)
-        for j, cid in enumerate(ids):
-            for m, ancestor in enumerate(taxonomy.ancestors(cid), start=1):
-                table[m - 1, j] = taxonomy.level_index(m, ancestor)
-        tables.append(table)
-    return tables
-
-
 class HierarchicalDecoder(tf.Module):
     """Turns per-level probabilities into a thresholded, tree-consistent prediction."""
 
@@ -97,7 +83,6 @@ class HierarchicalDecoder(tf.Module):
             self.inverse_name_norms = [
                 tf.constant(1.0 / np.maximum(np.linalg.norm(np.asarray(n), axis=1), 1e-12), tf.float32)
                 for n in self.category_names]
-            self.ancestor_at = [tf.constant(a, tf.int64) for a in ancestor_tables(taxonomy)]
         self.level_ids = [tf.constant(taxonomy.level_ids(k), tf.string) for k in range(1, self.depth + 1)]
         self.level_names = [
             tf.constant([taxonomy[c].name for c in taxonomy.level_ids(k)], tf.string)
@@ -182,37 +167,17 @@ class HierarchicalDecoder(tf.Module):
 
     def _with_name_fallback(self, level_probs: Sequence[tf.Tensor], choices: list[tf.Tensor],
                             sentence: tf.Tensor) -> list[tf.Tensor]:
-        """Products whose path is unsure somewhere keep its sure levels (the leading ones at or
-        above `fallback_below`) and continue with the category nearest their sentence embedding
-        by name among the descendants of the last sure level (among all categories when even
-        level 1 is unsure); the last sure node itself may be nearest, and the path then stops there.
+        """Products whose path is unsure somewhere take the path of their nearest category name.
 
-        Only unsure products are matched against the names (one [unsure, dim] x [dim, classes]
-        product per level), so a batch of sure products costs nothing more. With thresholds at or
-        above `fallback_below`, what the thresholds let through is the model's path, unchanged."""
-        sure = [tf.where(c >= 0, tf.gather(p, tf.maximum(c, 0), batch_dims=1) >= self.fallback_below, False)
-                for p, c in zip(level_probs, choices)]
-        ended = [c < 0 for c in choices]  # past the model's leaf: not a reason to fall back
-        sure_prefix = tf.math.cumprod(tf.cast(tf.stack(sure, axis=1), tf.int64), axis=1)
-        sure_depth = tf.reduce_sum(sure_prefix, axis=1)
-        complete = tf.reduce_all(tf.logical_or(tf.stack(sure, axis=1), tf.stack(ended, axis=1)), axis=1)
-        unsure = tf.where(tf.logical_not(complete))[:, 0]
-        depth = tf.gather(sure_depth, unsure)                  # sure levels kept, 0..depth-1
-        stacked = tf.stack(choices, axis=1)
-        prefix_node = tf.gather(stacked, unsure)  # [unsure, levels]
-        last_sure = tf.gather(prefix_node, tf.maximum(depth - 1, 0), batch_dims=1)  # class at level depth-1
+        Only those products are matched against the names (one [unsure, dim] x [dim, classes]
+        product per level), so a batch of sure products costs nothing more."""
+        unsure = tf.where(self.path_confidence(level_probs, choices) < self.fallback_below)[:, 0]
         query = tf.math.l2_normalize(tf.gather(tf.cast(sentence, tf.float32), unsure), axis=-1)
         best_score = tf.fill(tf.shape(unsure), tf.constant(-np.inf, tf.float32))
         best_level = tf.zeros_like(unsure)
         best_class = tf.zeros_like(unsure)
         for k, (names, inverse_norms) in enumerate(zip(self.category_names, self.inverse_name_norms)):
             cosine = tf.matmul(query, tf.cast(names, tf.float32), transpose_b=True) * inverse_norms
-            # class j of level k is allowed if it is the last sure node or below it: its ancestor at
-            # level depth-1 is that node (no sure level: every class)
-            ancestor = tf.gather(self.ancestor_at[k], tf.maximum(depth - 1, 0))  # [unsure, classes]
-            allowed = tf.logical_or(depth[:, None] == 0,
-                                    tf.logical_and(k >= depth[:, None] - 1, tf.equal(ancestor, last_sure[:, None])))
-            cosine = tf.where(allowed, cosine, tf.constant(-np.inf, tf.float32))
             score, index = tf.reduce_max(cosine, axis=1), tf.argmax(cosine, axis=1, output_type=tf.int64)
             better = score > best_score
             best_score = tf.where(better, score, best_score)

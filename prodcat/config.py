@@ -181,7 +181,7 @@ class ModelConfig(_Section):
     wide_min_df: int = Field(2, ge=1, description="the wide path keeps buckets in at least this many training products")
     wide_gain: float = Field(
         1.0, gt=0.0, description="the wide table's learning rate relative to the model's (its scores are multiplied "
-        "by it): rare n-grams are looked up in few steps, and Adam moves a weight by about the learning rate per step")
+        "by it; Adam moves a weight by about the learning rate per step); 1 measured best on MWPD")
     dropout: float = Field(0.2, ge=0.0, lt=1.0)
     memorizing_path_dropout: float = Field(
         0.0, ge=0.0, lt=1.0, description="share of training products whose hashed n-gram and shop features are "

@@ -109,10 +109,10 @@ class WideLinear(keras.layers.Layer):
     products of all outputs side by side, so a product's n-grams are looked up once. Weights start
     at zero (the deep model's scores unchanged); unseen classes get no wide score at all.
 
-    `gain` multiplies the table's scores: Adam moves a weight by about the learning rate per step
-    whatever its gradient, and a rare n-gram's row is looked up in a handful of steps per epoch,
-    so without it the weights a linear SVM gives such n-grams are out of reach before early
-    stopping ends training. The gain is the table's own learning rate, relative to the model's.
+    `gain` multiplies the table's scores, which makes it the table's own learning rate relative to
+    the model's (Adam moves a weight by about the learning rate per step whatever its gradient,
+    and a rare n-gram's row is looked up in a handful of steps per epoch). On MWPD 1 measured
+    best: 0.3, 10 and 30 all lost (BENCHMARKS.md).
     """
 
     def __init__(self, wide: WideFeatures | None = None, buckets: int = 0, rows: int = 0,
@@ -522,7 +522,8 @@ class MaskedLevelLoss(keras.losses.Loss):
     hinge reads the scores as log-probabilities (the softmax's per-row constant cancels in the
     difference between two classes): it asks the true class to beat the best other by `margin`
     and then lets the product go, where cross-entropy keeps pushing every easy product further.
-    On sparse n-gram features that is what separates a linear SVM from logistic regression.
+    On sparse n-gram features that is what separates a linear SVM from logistic regression; for
+    this model it measured within the seed spread of cross-entropy on MWPD (BENCHMARKS.md).
     """
 
     KINDS = ("cross_entropy", "hinge", "cross_entropy_and_hinge")
@@ -586,6 +587,7 @@ def compile_model(
 
     def level_loss(class_weights: Sequence[float] | None) -> MaskedLevelLoss:
         return MaskedLevelLoss(class_weights, model_cfg.loss, model_cfg.hinge_margin)
+
     if model_cfg.heads == "flat":
         model.compile(optimizer=optimizer, loss={F.FLAT_OUTPUT: _SumOverBatch(level_loss(flat_class_weights))},
                       metrics=metrics)

@@ -113,7 +113,8 @@ def eval_predictions(
             category = tf.sparse.to_dense(category, default_value="")
         if isinstance(ids, tf.SparseTensor):
             ids = tf.sparse.to_dense(ids, default_value="")
-        return {"probs": probs, "labels": labels, "sentence": sentence if sentence is not None else tf.zeros([0]), "id": tf.reshape(ids, [tf.shape(serialized)[0], -1])[:, 0],
+        return {"probs": probs, "labels": labels, "sentence": sentence if sentence is not None else tf.zeros([0]),
+                "id": tf.reshape(ids, [tf.shape(serialized)[0], -1])[:, 0],
                 "category": tf.reshape(category, [tf.shape(serialized)[0], -1])[:, 0],
                 "level_ids": decoded[F.OUT_LEVEL_IDS], "confidences": decoded[F.OUT_LEVEL_CONFIDENCES],
                 "full_depth": decoded[F.OUT_FULL_DEPTH]}

@@ -38,7 +38,7 @@ EXAMPLES_SIGNATURE = "serving_default"
 EXAMPLES_INPUT = "examples"
 DEFAULT_TIMEOUT_S = 30.0
 DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024 * 1024
-DEFAULT_CONCURRENCY = 4  # requests in flight from `predict_file`: enough to fill a batching server
+DEFAULT_CONCURRENCY = 4  # requests in flight from `predict_file`, so a batching server can merge them
 # List fields (tags, collections) are [batch, n] tensors padded with "" (which the model drops).
 # Padding every request to the same width lets TF Serving's batcher concatenate concurrent
 # requests without `pad_variable_length_inputs` (whose padding value, the tensor's first element,

@@ -183,7 +183,7 @@ def category_name_embeddings(model: keras.Model, level_sizes: Sequence[int]) -> 
     """Per level, the frozen path-name embeddings a trained model scores its classes against
     (the decoder's name fallback reads them; no second copy in the export); None without label
     semantics."""
-    layers = {layer.name: layer for layer in model.layers if isinstance(layer, _CategoryNames)}
+    layers = {layer.name: layer for layer in model.submodules if isinstance(layer, _CategoryNames)}  # nested models too
     if "flat_name_scores" in layers:  # the flat classifier: every level's classes in one matrix, level 1 first
         offsets = np.cumsum([0, *level_sizes])
         names = layers["flat_name_scores"].labels

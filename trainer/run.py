@@ -20,6 +20,7 @@ from prodcat.module_config import ModuleConfig
 from prodcat.trainer import distribution
 from prodcat.trainer.decoding import model_decoder
 from prodcat.trainer.local_cluster import WORKER_DIGESTS, TrainingJob, run_local_cluster
+from prodcat.trainer.margin import MarginHead, TrainingFeatures, choose_weight, mixed_layers, with_margin_head
 from prodcat.trainer.model import (
     FlatLayout, WideFeatures, build_model, compile_model, inverse_document_frequency, label_embeddings,
     model_feature_dims,
@@ -224,6 +225,9 @@ def train(
             model_cfg.wide_max_features, model_cfg.wide_min_df)
         _LOG.info("wide path: %d n-gram buckets x %s classes with training products", wide.rows,
                   "/".join(str(int(s.sum())) for s in wide.seen_classes))
+    margin = None
+    if model_cfg.margin_head.enabled:
+        margin = _fit_margin_head(config, level_sizes, train_data, feature_dims or {})
     steps_per_epoch = None
     if model_cfg.class_sampling != "none":
         if flat_layout is None:
@@ -269,7 +273,33 @@ def train(
         "strategy": type(strategy).__name__,
         "workers": distribution.cluster_workers(),
     }
+    if margin is not None:
+        with strategy.scope():
+            served = with_margin_head(model, margin, len(level_sizes))
+        weight, accuracy = model_cfg.margin_head.weight, {}
+        if weight is None:
+            weight, accuracy = choose_weight(model, served.get_layer("margin_scores"), eval_data, len(level_sizes),
+                                             model_cfg.margin_head.weight_grid)
+        for layer in mixed_layers(served):
+            layer.weight.assign(weight)
+        _LOG.info("margin head: weight %g (eval mean per-level accuracy by weight: %s)", weight,
+                  ", ".join(f"{w:g}: {a:.4f}" for w, a in accuracy.items()) or "not chosen on the eval split")
+        summary["margin_head"] = {**margin.summary(), "weight": weight,
+                                  "eval_accuracy_by_weight": {f"{w:g}": a for w, a in accuracy.items()}}
+        model = served
     return model, summary
+
+
+def _fit_margin_head(config: Config, level_sizes: Sequence[int], train_data: tf.data.Dataset,
+                     feature_dims: dict) -> MarginHead:
+    """The per-level linear SVMs on the training split (every worker fits the same: same data, same seed)."""
+    merchant_buckets = config.text.merchant_buckets if F.MERCHANT in feature_dims else None
+    data = TrainingFeatures.collect(train_data, len(level_sizes), config.text.word_buckets, merchant_buckets)
+    if data.embeddings is not None and not feature_dims.get(F.TEXT_EMBEDDING):
+        data.embeddings = None
+    head = MarginHead.fit(data, level_sizes, config.model.margin_head, seed=config.model.seed)
+    _LOG.info("margin head: %d products, %s", data.labels.shape[0], head.summary())
+    return head
 
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:

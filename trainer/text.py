@@ -42,7 +42,8 @@ def normalize(text: tf.Tensor) -> tf.Tensor:
 
 def hashed_tokens(text: tf.Tensor, buckets: int, char_ngrams: Sequence[int], max_tokens: int) -> tf.SparseTensor:
     """Ids of word unigrams, word bigrams and character n-grams of each length in `char_ngrams`,
-    hashed into `buckets`.
+    hashed into `buckets`: words and bigrams into the lower half, character n-grams into the upper
+    half (`char_bucket_offset`), so a linear model can weigh the two kinds as separate blocks.
 
     Character n-grams are taken within words padded with '#', so "hundebett" and "hundebetten"
     share most of their ids; this is what carries compounds, inflections and product codes
@@ -50,14 +51,20 @@ def hashed_tokens(text: tf.Tensor, buckets: int, char_ngrams: Sequence[int], max
     """
     words = tf.strings.split(normalize(text))
     words = words[:, :max_tokens]
-    pieces = [words, _prefixed("w2:", tf.strings.ngrams(words, 2, separator=" "))]
+    offset = char_bucket_offset(buckets)
+    word_tokens = tf.concat([words, _prefixed("w2:", tf.strings.ngrams(words, 2, separator=" "))], axis=1)
+    pieces = [tf.strings.to_hash_bucket_fast(word_tokens, offset)]
     if char_ngrams:
         chars = tf.strings.unicode_split(tf.strings.join(["#", words, "#"]), "UTF-8")
-        for n in sorted(set(char_ngrams)):
-            pieces.append(_prefixed(f"c{n}:", tf.strings.ngrams(chars, n, separator="").merge_dims(1, 2)))
-    tokens = tf.concat(pieces, axis=1)
-    ids = tf.strings.to_hash_bucket_fast(tokens, buckets)
-    return ids.to_sparse()
+        grams = [_prefixed(f"c{n}:", tf.strings.ngrams(chars, n, separator="").merge_dims(1, 2))
+                 for n in sorted(set(char_ngrams))]
+        pieces.append(tf.strings.to_hash_bucket_fast(tf.concat(grams, axis=1), buckets - offset) + offset)
+    return tf.concat(pieces, axis=1).to_sparse()
+
+
+def char_bucket_offset(buckets: int) -> int:
+    """The first bucket of the character n-grams (`hashed_tokens`); lower ids are words and bigrams."""
+    return buckets // 2
 
 
 def _prefixed(prefix: str, tokens: tf.RaggedTensor) -> tf.RaggedTensor:

@@ -84,7 +84,8 @@ def test_training_with_resampling_keeps_the_epoch_length_and_reweighs_on_the_new
     config = Config.model_validate({"model": {
         "hidden_units": [8], "level_hidden_units": 4, "label_semantics": False, "label_prior": False,
         "merchant_feature": False, "token_weighting": "mean", "class_sampling": "uniform", "epochs": 2,
-        "early_stopping_patience": 2, "batch_size": 32}, "text": {"word_buckets": 64}})
+        "early_stopping_patience": 2, "batch_size": 32,
+        "margin_head": {"enabled": False}}, "text": {"word_buckets": 64}})  # the network itself, with its optimizer
     model, summary = train(config, TAXONOMY.level_sizes(), _dataset(32, True), _dataset(32, False),
                            feature_dims={F.TOKENS: None}, strategy=tf.distribute.get_strategy(), flat_layout=LAYOUT)
     assert summary["epochs_run"] == 2 and summary["class_sampling"] == "uniform"

@@ -210,7 +210,8 @@ class MarginScores(keras.layers.Layer):
     def __init__(self, head: MarginHead | None = None, token_buckets: int = 0, token_rows: int = 0,
                  word_rows: int = 0, embedding_dim: int = 0, merchant_buckets: int = 0, rows: int = 0,
                  seen: int = 0, level_sizes: Sequence[int] = (), **kwargs) -> None:
-        super().__init__(trainable=False, **kwargs)
+        kwargs["trainable"] = False  # frozen (also when a saved config says so)
+        super().__init__(**kwargs)
         self._head = head
         if head is not None:
             token_buckets, token_rows, word_rows = head.row_map.size, head.token_rows, head.word_rows
@@ -283,7 +284,8 @@ class MixedScores(keras.layers.Layer):
     is set without rebuilding the model; 0 serves the network alone."""
 
     def __init__(self, weight: float = 0.0, **kwargs) -> None:
-        super().__init__(trainable=False, **kwargs)
+        kwargs["trainable"] = False
+        super().__init__(**kwargs)
         self._initial = float(weight)
 
     def build(self, input_shape) -> None:  # noqa: ANN001 (Keras signature)

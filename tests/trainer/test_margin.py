@@ -130,6 +130,8 @@ def test_wrapped_model_round_trips_keeps_name_embeddings_and_the_chosen_weight(t
     assert (predicted == labels[:, 1]).mean() > 0.95
     served.save(tmp_path / "served")
     restored = tf.keras.models.load_model(tmp_path / "served", compile=False)
+    assert [type(layer) for layer in mixed_layers(restored)] == [MixedScores, MixedScores], "restored as prodcat's layers"
+    assert isinstance(restored.get_layer("margin_scores"), MarginScores)
     np.testing.assert_allclose(restored(features)[F.level_output(2)].numpy(), out[F.level_output(2)].numpy(), atol=1e-6)
 
 

@@ -69,6 +69,10 @@ VARIANTS: dict[str, dict] = {
     "cross-entropy and hinge loss": {"loss": "cross_entropy_and_hinge"},
     **{f"wide gain {g}": {"wide_gain": float(g)} for g in (0.3, 10, 30)},
     "wide gain 10 and hinge loss with margin 3": {"wide_gain": 10.0, "loss": "hinge", "hinge_margin": 3.0},
+    "no margin head": {"margin_head": {"enabled": False}},
+    **{f"margin head weight {w}": {"margin_head": {"weight": float(w)}} for w in (4, 16, 64)},
+    "margin head alone": {"margin_head": {"weight": 1000.0}},  # the network only breaks the SVMs' ties
+    "margin head with C 2": {"margin_head": {"c": 2.0}},
 }
 BEAM_WIDTH = 5
 

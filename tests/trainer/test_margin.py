@@ -10,7 +10,8 @@ from sklearn.svm import LinearSVC
 from prodcat import features as F
 from prodcat.config import MarginHeadConfig, ModelConfig, TextConfig
 from prodcat.trainer.margin import (
-    UNSEEN_SCORE, MarginHead, MarginScores, MixedScores, TrainingFeatures, choose_weight, mixed_layers, with_margin_head,
+    UNSEEN_SCORE, MarginHead, MarginScores, MixedScores, TrainingFeatures, choose_weight, mixed_layers, plateau_choice,
+    with_margin_head,
 )
 from prodcat.trainer.model import build_model, category_name_embeddings
 from prodcat.trainer.text import char_bucket_offset, hashed_tokens
@@ -150,3 +151,12 @@ def test_tokens_collected_as_counts_per_product() -> None:
     assert data.counts[0, 10 + labels[0, 1]] == 2.0, "the telling word twice"
     assert data.embeddings.shape == (5, DIM) and data.merchants.shape == (5, SHOPS)
     np.testing.assert_array_equal(data.labels, labels)
+
+
+def test_the_weight_is_the_middle_of_the_best_plateau_not_a_lone_peak():
+    # MWPD's eval split: a lone best point at 8, the test split's best around 32
+    accuracy = {0.0: 0.885, 1.0: 0.892, 2.0: 0.895, 4.0: 0.899, 8.0: 0.906, 16.0: 0.904, 32.0: 0.903, 64.0: 0.903}
+    assert plateau_choice(accuracy) == 16.0
+    assert plateau_choice({0.0: 0.5, 1.0: 0.9, 2.0: 0.9, 4.0: 0.5}) == 1.0, "ties go to the smaller weight"
+    assert plateau_choice({0.0: 0.9, 1.0: 0.2, 2.0: 0.2}) == 0.0, "the network alone when the SVMs only hurt"
+    assert plateau_choice({4.0: 0.7}) == 4.0

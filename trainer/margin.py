@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import tensorflow as tf
-from scipy import sparse
+from scipy import ndimage, sparse
 
 from prodcat import features as F
 from prodcat.config import MarginHeadConfig
@@ -355,9 +355,11 @@ def choose_weight(network: keras.Model, scorer: MarginScores, eval_data: tf.data
 
 
 def plateau_choice(accuracy: Mapping[float, float]) -> float:
-    """The candidate whose accuracy, averaged with its neighbours' in the sorted grid, is best (ties
-    to the smaller): the middle of the best plateau rather than one eval split's luckiest point
-    (MWPD: a 1,000-product eval split peaked at 8 where the test split's curve climbed to 32-64)."""
+    """The candidate whose accuracy, averaged with its neighbours' in the sorted grid (the ends
+    repeated), is best, ties to the smaller: the middle of the best plateau rather than one eval
+    split's luckiest point (MWPD: a 1,000-product eval split peaked at 8 where the test split's
+    curve climbed to 32-64)."""
     weights = sorted(accuracy)
-    smoothed = {w: float(np.mean([accuracy[v] for v in weights[max(0, i - 1):i + 2]])) for i, w in enumerate(weights)}
-    return max(weights, key=lambda w: (smoothed[w], -w))
+    smoothed = ndimage.uniform_filter1d(np.array([accuracy[w] for w in weights], np.float64), size=3, mode="nearest")
+    best = int(np.argmax(np.round(smoothed, 9)))  # the first of equals: the smaller weight
+    return weights[best]

@@ -157,6 +157,9 @@ def test_the_weight_is_the_middle_of_the_best_plateau_not_a_lone_peak():
     # MWPD's eval split: a lone best point at 8, the test split's best around 32
     accuracy = {0.0: 0.885, 1.0: 0.892, 2.0: 0.895, 4.0: 0.899, 8.0: 0.906, 16.0: 0.904, 32.0: 0.903, 64.0: 0.903}
     assert plateau_choice(accuracy) == 16.0
+    # a plateau that reaches the grid's end: its middle, not the end
+    accuracy = {0.0: 0.8907, 1.0: 0.895, 2.0: 0.8973, 4.0: 0.9017, 8.0: 0.902, 16.0: 0.9027, 32.0: 0.9033, 64.0: 0.9027}
+    assert plateau_choice(accuracy) == 32.0
     assert plateau_choice({0.0: 0.5, 1.0: 0.9, 2.0: 0.9, 4.0: 0.5}) == 1.0, "ties go to the smaller weight"
     assert plateau_choice({0.0: 0.9, 1.0: 0.2, 2.0: 0.2}) == 0.0, "the network alone when the SVMs only hurt"
     assert plateau_choice({4.0: 0.7}) == 4.0

@@ -26,7 +26,7 @@ from prodcat.trainer.model import (
     model_feature_dims,
 )
 from prodcat.trainer.sampling import SAMPLING_POWER, resample_by_category, target_distribution
-from prodcat.trainer.signatures import make_signatures
+from prodcat.trainer.signatures import make_signatures, save_serving_model
 
 if TYPE_CHECKING:  # a training worker need not import TFX's components (minutes of a restart on a busy host)
     from tfx import v1 as tfx
@@ -344,7 +344,7 @@ def train_job(job: TrainingJob, dataset_factory=tfrecord_dataset_factory, worker
     signatures = make_signatures(model, tft_output, decoder)
     chief = distribution.is_chief()
     export_dir = job.serving_model_dir if chief else os.path.join(job.model_run_dir, f"worker_export_{worker_index}")
-    model.save(export_dir, save_format="tf", signatures=signatures)
+    save_serving_model(model, export_dir, signatures)
     if chief:
         _write_assets(export_dir, module_config, summary)
         _write_warmup(export_dir)

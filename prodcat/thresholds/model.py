@@ -177,11 +177,11 @@ def export_model(model: TrainedModel, thresholds: ThresholdConfig, export_dir: s
     import tensorflow as tf
 
     from prodcat.trainer.decoding import model_decoder
-    from prodcat.trainer.signatures import make_signatures
+    from prodcat.trainer.signatures import make_signatures, save_serving_model
 
     decoder = model_decoder(model.keras_model, model.taxonomy, thresholds)
     signatures = make_signatures(model.keras_model, model.tft_output, decoder)
-    model.keras_model.save(export_dir, save_format="tf", signatures=signatures)
+    save_serving_model(model.keras_model, export_dir, signatures)
     source, target = os.path.join(model.model_dir, ASSETS_EXTRA), os.path.join(export_dir, ASSETS_EXTRA)
     tf.io.gfile.makedirs(target)
     for name in tf.io.gfile.listdir(source):

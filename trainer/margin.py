@@ -34,6 +34,7 @@ from scipy import ndimage, sparse
 
 from prodcat import features as F
 from prodcat.config import MarginHeadConfig
+from prodcat.trainer.model import inverse_document_frequency
 from prodcat.trainer.text import char_bucket_offset
 
 keras = tf.keras
@@ -143,7 +144,7 @@ class MarginHead:
         row_map = np.full(buckets, -1, np.int64)
         row_map[kept] = np.arange(kept.size)
         documents = data.counts.shape[0]
-        idf = (np.log((1.0 + documents) / (1.0 + document_frequency[kept])) + 1.0).astype(np.float32)
+        idf = inverse_document_frequency(document_frequency[kept], documents)
         word_rows = int(np.searchsorted(kept, char_bucket_offset(buckets)))
         embedding_dim = 0 if data.embeddings is None else int(data.embeddings.shape[1])
         merchant_map = np.full(0 if data.merchants is None else data.merchants.shape[1], -1, np.int64)

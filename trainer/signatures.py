@@ -95,8 +95,9 @@ def make_signatures(model: tf.keras.Model, tft_output: tft.TFTransformOutput, de
     }
 
 
-def save_serving_model(model: tf.keras.Model, export_dir: str, signatures: dict) -> None:
-    """Saves `model` for serving, without any optimizer state.
+def save_serving_model(model: tf.keras.Model, export_dir: str, signatures: dict | None) -> None:
+    """Saves `model` for serving, without any optimizer state (its optimizers are detached: call it
+    once training is over).
 
     Keras' `include_optimizer=False` drops only the outer model's optimizer; a trained network
     nested inside it (the margin head's wrapper) would still carry its Adam slots, two more

@@ -27,6 +27,11 @@ before and after); the ratio to Predictor.predict (no file I/O) is printed besid
 is shared: only ratios measured here, side by side, are comparable across runs; absolute figures
 come with the machine and its load average.
 
+`--target HOST:PORT` drives a TF Serving-compatible server that is already running instead (e.g.
+`tensorflow_model_server --model_base_path=DIR`, where the binary is installed), so the C++
+server's figures sit beside `prodcat predict` on the same machine; `--server-pid` lets the
+benchmark read that server's RSS and CPU.
+
 Products: `--products FILE`, else the demo data next to the model (`<output>/demo_data/*/
 products.jsonl` of `prodcat run --output <output>`), else generated with prodcat.synth over
 $PRODCAT_TAXONOMY.
@@ -186,6 +191,22 @@ def load_products(
 
 
 # ============================================================================= the server process
+def _proc_mib(pid: int, key: str) -> float:
+    """A memory figure of /proc/<pid>/status (VmRSS, VmHWM) in MiB (NaN if it cannot be read)."""
+    kib = _proc_kib(f"/proc/{pid}/status", key)
+    return float("nan") if kib is None else kib / 1024
+
+
+def _proc_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process `pid` so far (NaN if it cannot be read)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
@@ -280,21 +301,14 @@ class ServerProcess:
         return self.alive() and any(s.get("state") == "AVAILABLE" for s in self.status())
 
     def rss_mib(self) -> float:
-        kib = _proc_kib(f"/proc/{self.pid}/status", "VmRSS")
-        return float("nan") if kib is None else kib / 1024
+        return _proc_mib(self.pid, "VmRSS")
 
     def peak_rss_mib(self) -> float:
-        kib = _proc_kib(f"/proc/{self.pid}/status", "VmHWM")
-        return float("nan") if kib is None else kib / 1024
+        return _proc_mib(self.pid, "VmHWM")
 
     def cpu_seconds(self) -> float:
         """User + system CPU time of the server process so far."""
-        try:
-            with open(f"/proc/{self.pid}/stat", encoding="utf-8") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        except (OSError, IndexError, ValueError):
-            return float("nan")
+        return _proc_cpu_seconds(self.pid)
 
     def metrics(self) -> dict[str, float]:
         """The server's Prometheus counters, summed over labels, plus `requests_<CODE>` per status code."""
@@ -342,6 +356,67 @@ class ServerProcess:
 
 class _ServerExited(RuntimeError):
     pass
+
+
+class ExternalServer:
+    """A TF Serving-compatible server already running at `target` (e.g. `tensorflow_model_server`).
+
+    The benchmark drives it as it drives `prodcat serve`, so the C++ server's figures can be set
+    beside `prodcat predict` on the same machine. With `pid` (a process on this machine) its RSS
+    and CPU are read from /proc; without, they are NaN. Its batching counters are not read (TF
+    Serving names its metrics differently), so requests per batch are NaN.
+    """
+
+    def __init__(self, target: str, model_name: str = MODEL_NAME, pid: int | None = None, startup_timeout_s: float = 60.0) -> None:
+        self.target, self.model_name, self._pid = target, model_name, pid
+        self.startup_timeout_s, self.startup_s = startup_timeout_s, 0.0
+        self.version: int | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._pid
+
+    @property
+    def command(self) -> list[str]:
+        return ["(external)", self.target, f"model {self.model_name}"] + ([f"pid {self._pid}"] if self._pid else [])
+
+    def start(self) -> ExternalServer:
+        """Waits until the model has an AVAILABLE version (GetModelStatus over gRPC)."""
+        from prodcat.serving.client import PredictionClient, PredictionError
+
+        if self._pid is not None and not Path(f"/proc/{self._pid}").exists():
+            raise RuntimeError(f"--server-pid {self._pid}: no such process on this machine")
+        deadline, last = time.monotonic() + self.startup_timeout_s, ""
+        with PredictionClient(self.target, self.model_name, timeout=10) as client:
+            while time.monotonic() < deadline:
+                try:
+                    available = [s for s in client.model_status() if s.state == "AVAILABLE"]
+                except PredictionError as err:
+                    available, last = [], str(err)
+                if available:
+                    self.version = max(s.version for s in available)
+                    return self
+                time.sleep(0.5)
+        raise RuntimeError(f"no AVAILABLE version of model {self.model_name!r} at {self.target} after "
+                           f"{self.startup_timeout_s:.0f} s{': ' + last if last else ''}")
+
+    def rss_mib(self) -> float:
+        return _proc_mib(self._pid, "VmRSS") if self._pid else float("nan")
+
+    def peak_rss_mib(self) -> float:
+        return _proc_mib(self._pid, "VmHWM") if self._pid else float("nan")
+
+    def cpu_seconds(self) -> float:
+        return _proc_cpu_seconds(self._pid) if self._pid else float("nan")
+
+    def metrics(self) -> dict[str, float]:
+        return {}
+
+    def __enter__(self) -> ExternalServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        pass  # not ours to stop
 
 
 # ============================================================================= load generation
@@ -618,6 +693,11 @@ class ServingBenchmarkResult:
         return max(phases, key=lambda p: p.concurrency).products_per_s / batch
 
     @property
+    def external_server(self) -> bool:
+        """The benchmark drove a server it did not start (`--target`)."""
+        return bool(self.server_command) and self.server_command[0] == "(external)"
+
+    @property
     def replayed_model(self) -> bool:
         """The server ran benchmarks.replay_server: no model calls, the server's own ceiling."""
         return REPLAY_MODULE in self.server_command
@@ -663,9 +743,17 @@ def run_serving_benchmark(
     timeout_s: float = 60.0,
     server_args: Sequence[str] = (),
     replay_model: bool = False,
+    target: str | None = None,
+    server_pid: int | None = None,
+    model_name: str = MODEL_NAME,
     log: Any = None,
 ) -> ServingBenchmarkResult:
-    """Runs the whole benchmark (see the module docstring); `log(str)` reports progress."""
+    """Runs the whole benchmark (see the module docstring); `log(str)` reports progress.
+
+    `target`: drive a server already running there (`ExternalServer`, e.g. tensorflow_model_server
+    serving `model_base_path` as `model_name`) instead of starting `prodcat serve`."""
+    if target and (replay_model or server_args):
+        raise ValueError("--target drives a running server: --replay-model and --server-arg start one")
     log = log or (lambda message: None)
     machine = MachineInfo.now()
     from prodcat.serving.predict import resolve_model_dir
@@ -684,10 +772,15 @@ def run_serving_benchmark(
                                  predict_batch_size)
 
     try:
-        return _run_with_server(model_base_path, products, source, machine, predict_file, requests=requests,
+        result = _run_with_server(model_base_path, products, source, machine, predict_file, requests=requests,
                                 batch_requests=batch_requests, concurrency=concurrency, batch_size=batch_size,
                                 predict_batch_size=predict_batch_size, warmup_requests=warmup_requests,
-                                timeout_s=timeout_s, server_args=server_args, replay_model=replay_model, log=log)
+                                timeout_s=timeout_s, server_args=server_args, replay_model=replay_model,
+                                target=target, server_pid=server_pid, model_name=model_name, log=log)
+        if target and str(result.model_version) != Path(model_dir).name:
+            log(f"WARNING: the server at {target} serves version {result.model_version}, `prodcat predict` ran "
+                f"{model_dir}: the ratios compare different models")
+        return result
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -695,17 +788,22 @@ def run_serving_benchmark(
 def _run_with_server(
     model_base_path: str | os.PathLike, products: list, source: str, machine: MachineInfo, predict_file: Callable[[], Any], *,
     requests: int, batch_requests: int, concurrency: Sequence[int], batch_size: int, predict_batch_size: int,
-    warmup_requests: int, timeout_s: float, server_args: Sequence[str], replay_model: bool, log: Callable[[str], None],
+    warmup_requests: int, timeout_s: float, server_args: Sequence[str], replay_model: bool, target: str | None,
+    server_pid: int | None, model_name: str, log: Callable[[str], None],
 ) -> ServingBenchmarkResult:
     from prodcat.serving.predict import Predictor
     from prodcat.serving.tf_threads import available_cpus
 
     module = REPLAY_MODULE if replay_model else SERVER_MODULE
-    with ServerProcess(model_base_path, server_args, module=module) as server, LoadGenerator() as loadgen:
-        log(f"server pid {server.pid} on {server.target} ready in {server.startup_s:.1f} s (log {server.log_path})")
+    server_cm: ServerProcess | ExternalServer = (
+        ExternalServer(target, model_name, server_pid) if target
+        else ServerProcess(model_base_path, server_args, module=module, model_name=model_name))
+    with server_cm as server, LoadGenerator() as loadgen:
+        log(f"server pid {server.pid} on {server.target} ready in {server.startup_s:.1f} s"
+            + (f" (log {server.log_path})" if isinstance(server, ServerProcess) else ""))
         rss_idle = server.rss_mib()
-        singles = serialized_requests(server.target, products, 1)
-        batches = serialized_requests(server.target, products, batch_size) if batch_requests > 0 else []
+        singles = serialized_requests(server.target, products, 1, model_name)
+        batches = serialized_requests(server.target, products, batch_size, model_name) if batch_requests > 0 else []
 
         started = time.perf_counter()
         predictor = Predictor(model_base_path, available_cpus())  # as `prodcat predict` runs it
@@ -763,7 +861,10 @@ def format_report(result: ServingBenchmarkResult) -> str:
         "prodcat serving benchmark",
         r.machine.describe(),
         f"model: {r.model_base_path} (version {r.model_version}); products: {r.n_products} from {r.products_source}",
-        f"server: separate process, `{' '.join(['prodcat serve', *r.server_command[3:]])}`, ready in {r.server_startup_s:.1f} s"
+        (f"server: running at {r.server_command[1]} ({', '.join(r.server_command[2:])}), started outside the benchmark"
+         + ("" if r.server_command[-1].startswith("pid") else "; no --server-pid: its RSS and CPU are not read")
+         if r.external_server else
+         f"server: separate process, `{' '.join(['prodcat serve', *r.server_command[3:]])}`, ready in {r.server_startup_s:.1f} s")
         + (f"\nMODEL CALLS REPLAYED ({REPLAY_MODULE}): every answer is one recorded row, no TensorFlow runs; the figures "
            "are the server's own cost and the ceiling any model could reach through it; targets do not apply"
            if r.replayed_model else ""),
@@ -839,6 +940,11 @@ def build_arg_parser() -> argparse.ArgumentParser:
     p.add_argument("--replay-model", action="store_true",
                    help="serve with benchmarks.replay_server (model calls replayed, no TensorFlow): the server's own "
                         "cost per request and the throughput ceiling it leaves any model")
+    p.add_argument("--target", metavar="HOST:PORT",
+                   help="drive a TF Serving-compatible server already running there (e.g. tensorflow_model_server "
+                        "serving --model-base-path) instead of starting prodcat serve")
+    p.add_argument("--server-pid", type=int, help="with --target: the server's process id on this machine, for its RSS and CPU")
+    p.add_argument("--model-name", default=MODEL_NAME, help="model name the server serves (default: %(default)s)")
     p.add_argument("--json", help="also write the results as JSON here")
     p.add_argument("--check", action="store_true", help="exit with status 1 if a target is missed")
     return p
@@ -856,9 +962,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.model_base_path, args.products, n_products=args.n_products, requests=args.requests,
             batch_requests=args.batch_requests, concurrency=args.concurrency, batch_size=args.batch_size,
             predict_batch_size=args.predict_batch_size, warmup_requests=args.warmup_requests, timeout_s=args.timeout,
-            server_args=args.server_arg, replay_model=args.replay_model, log=lambda m: print(f"  {m}", file=sys.stderr, flush=True),
+            server_args=args.server_arg, replay_model=args.replay_model, target=args.target, server_pid=args.server_pid,
+            model_name=args.model_name, log=lambda m: print(f"  {m}", file=sys.stderr, flush=True),
         )
-    except (ModelNotFoundError, FileNotFoundError) as err:
+    except (ModelNotFoundError, FileNotFoundError, ValueError, RuntimeError) as err:
         print(f"prodcat bench serving: {err}", file=sys.stderr)
         return 2
     print(format_report(result))

@@ -1402,42 +1402,43 @@ def _label(value: str) -> tuple[str, int]:
 def build_arg_parser() -> argparse.ArgumentParser:
     d = ServerOptions(model_base_path="")
     p = argparse.ArgumentParser(
-        prog="prodcat serve", description="Serve a pushed prodcat model over TF Serving's gRPC (and REST) API.")
-    p.add_argument("--model_base_path", required=True, help="the model base path (numbered SavedModel versions)")
-    p.add_argument("--model_name", default=d.model_name, help="name clients put in model_spec (default: %(default)s)")
+        prog="prodcat serve", description="Serve a pushed prodcat model over TF Serving's gRPC (and REST) API. Flags are "
+        "tensorflow_model_server's (--model_base_path); the hyphenated spellings (--model-base-path) work too.")
+    p.add_argument("--model_base_path", "--model-base-path", required=True, help="the model base path (numbered SavedModel versions)")
+    p.add_argument("--model_name", "--model-name", default=d.model_name, help="name clients put in model_spec (default: %(default)s)")
     p.add_argument("--port", type=int, default=d.port, help="gRPC port (default: %(default)s; 0: any free port)")
-    p.add_argument("--rest_api_port", type=int, default=d.rest_api_port, help="REST port (default: 0, off)")
+    p.add_argument("--rest_api_port", "--rest-api-port", type=int, default=d.rest_api_port, help="REST port (default: 0, off)")
     p.add_argument("--host", default=d.host, help="address to bind (default: %(default)s, loopback only)")
-    p.add_argument("--file_system_poll_wait_seconds", type=float, default=d.file_system_poll_wait_seconds,
+    p.add_argument("--file_system_poll_wait_seconds", "--file-system-poll-wait-seconds", type=float, default=d.file_system_poll_wait_seconds,
                    help="how often to look for new versions (default: %(default)s)")
-    p.add_argument("--enable_batching", type=_flag_bool, nargs="?", const=True, default=d.enable_batching,
+    p.add_argument("--enable_batching", "--enable-batching", type=_flag_bool, nargs="?", const=True, default=d.enable_batching,
                    help="merge concurrent requests into batches (default: true)")
-    p.add_argument("--max_batch_size", type=int, default=d.max_batch_size, help="rows per batch (default: %(default)s)")
-    p.add_argument("--batch_timeout_micros", type=int, default=d.batch_timeout_micros,
+    p.add_argument("--max_batch_size", "--max-batch-size", type=int, default=d.max_batch_size, help="rows per batch (default: %(default)s)")
+    p.add_argument("--batch_timeout_micros", "--batch-timeout-micros", type=int, default=d.batch_timeout_micros,
                    help="how long a batch waits to fill (default: %(default)s)")
-    p.add_argument("--num_batch_threads", type=int, default=d.num_batch_threads,
+    p.add_argument("--num_batch_threads", "--num-batch-threads", type=int, default=d.num_batch_threads,
                    help="batches run in parallel per signature (default: %(default)s)")
-    p.add_argument("--tensorflow_intra_op_parallelism", type=int, default=d.tensorflow_intra_op_parallelism,
+    p.add_argument("--tensorflow_intra_op_parallelism", "--tensorflow-intra-op-parallelism", type=int, default=d.tensorflow_intra_op_parallelism,
                    help="threads one op may use (default: 0, TensorFlow's choice: every core)")
-    p.add_argument("--tensorflow_inter_op_parallelism", type=int, default=d.tensorflow_inter_op_parallelism,
+    p.add_argument("--tensorflow_inter_op_parallelism", "--tensorflow-inter-op-parallelism", type=int, default=d.tensorflow_inter_op_parallelism,
                    help="ops run at once across all calls (default: 0, TensorFlow's choice)")
-    p.add_argument("--max_enqueued_batches", type=int, default=d.max_enqueued_batches,
+    p.add_argument("--max_enqueued_batches", "--max-enqueued-batches", type=int, default=d.max_enqueued_batches,
                    help="queue bound, in batches; beyond it requests get UNAVAILABLE (default: %(default)s)")
-    p.add_argument("--max_request_bytes", type=int, default=d.max_request_bytes,
+    p.add_argument("--max_request_bytes", "--max-request-bytes", type=int, default=d.max_request_bytes,
                    help="largest request accepted (gRPC receive limit, REST body limit, and what a request may decode to; "
                         "beyond it RESOURCE_EXHAUSTED / HTTP 413; default: %(default)s)")
-    p.add_argument("--max_batch_rows", type=int, default=d.max_batch_rows,
+    p.add_argument("--max_batch_rows", "--max-batch-rows", type=int, default=d.max_batch_rows,
                    help="most rows (dimension 0) one request may carry; beyond it INVALID_ARGUMENT / HTTP 400 "
                         "(default: %(default)s; 0: no limit)")
-    p.add_argument("--ssl_config_file", default=d.ssl_config_file, metavar="FILE",
+    p.add_argument("--ssl_config_file", "--ssl-config-file", default=d.ssl_config_file, metavar="FILE",
                    help="serve gRPC over TLS: a text-format tensorflow.serving.SSLConfig (server_key, server_cert, custom_ca, "
                         "client_verify), as tensorflow_model_server; client_verify: true requires client certificates "
                         "signed by custom_ca (default: plaintext)")
-    p.add_argument("--grpc_max_workers", type=int, default=d.grpc_max_workers,
+    p.add_argument("--grpc_max_workers", "--grpc-max-workers", type=int, default=d.grpc_max_workers,
                    help="concurrent gRPC calls handled (default: %(default)s)")
-    p.add_argument("--version_label", dest="version_labels", type=_label, action="append", default=[],
+    p.add_argument("--version_label", "--version-label", dest="version_labels", type=_label, action="append", default=[],
                    metavar="LABEL=VERSION", help="assign a version label (repeatable), e.g. stable=1700000000")
-    p.add_argument("--log_level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    p.add_argument("--log_level", "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return p
 
 

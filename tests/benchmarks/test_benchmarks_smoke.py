@@ -131,6 +131,30 @@ def test_replayed_model_server_answers_without_the_model_and_says_so(demo_run) -
 
 
 @pytest.mark.slow
+def test_serving_benchmark_drives_a_server_it_did_not_start(demo_run) -> None:
+    with serving.ServerProcess(demo_run.serving_base) as server:
+        result = serving.run_serving_benchmark(
+            demo_run.serving_base, demo_run.products_path, n_products=40, requests=20, batch_requests=0,
+            concurrency=(1, 4), predict_batch_size=16, warmup_requests=4, target=server.target, server_pid=server.pid,
+        )
+        assert server.alive()  # not the benchmark's to stop
+    assert result.external_server and not result.replayed_model
+    assert result.model_version == server.version
+    assert all(p.n_errors == 0 and p.response_problem is None for p in result.phases)
+    assert result.rss_idle_mib > 0 and all(p.server_cpu_s > 0 for p in result.phases)
+    report = serving.format_report(result)
+    assert f"at {server.target}" in report and "started outside the benchmark" in report and "targets:" in report
+
+
+def test_serving_benchmark_target_that_does_not_answer(tmp_path, capsys) -> None:
+    down = serving.ExternalServer(f"127.0.0.1:{serving.free_port()}", startup_timeout_s=1.5)
+    with pytest.raises(RuntimeError, match="no AVAILABLE version of model 'prodcat'"):
+        down.start()
+    assert serving.main(["--model-base-path", str(tmp_path), "--target", "127.0.0.1:1", "--replay-model"]) == 2
+    assert "--target drives a running server" in capsys.readouterr().err
+
+
+@pytest.mark.slow
 def test_batch_benchmark_smoke(demo_run) -> None:
     result = batch.run_batch_benchmark(demo_run.serving_base, demo_run.products_path, n=40, rounds=1, batch_size=16)
     assert result.predictions_written == 40

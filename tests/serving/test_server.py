@@ -83,6 +83,11 @@ def test_flags_mirror_tensorflow_model_server() -> None:
     threads = build_arg_parser().parse_args(["--model_base_path=/m", "--num_batch_threads=3",
                                              "--tensorflow_intra_op_parallelism=0", "--tensorflow_inter_op_parallelism=4"])
     assert (threads.num_batch_threads, threads.tensorflow_intra_op_parallelism, threads.tensorflow_inter_op_parallelism) == (3, 0, 4)
+    # prodcat's own CLI spelling works too: `prodcat serve --model-base-path DIR --model-name NAME`
+    hyphens = build_arg_parser().parse_args(["--model-base-path", "/m", "--model-name", "shop", "--rest-api-port=9001",
+                                             "--max-batch-size", "8", "--version-label", "stable=7"])
+    assert (hyphens.model_base_path, hyphens.model_name, hyphens.rest_api_port, hyphens.max_batch_size) == ("/m", "shop", 9001, 8)
+    assert hyphens.version_labels == [("stable", 7)]
     with pytest.raises(ValueError, match="tensorflow_intra_op_parallelism"):
         ServerOptions(model_base_path="/m", tensorflow_intra_op_parallelism=-1)
     with pytest.raises(ValueError, match="max_batch_size"):

@@ -1,6 +1,6 @@
 """Model ablations: which parts of prodcat's model earn their place, measured on real data.
 
-    python -m benchmarks.ablation --dataset mwpd|shopify [--fold N] [--variants a,b,...] [--work DIR]
+    python -m benchmarks.ablation --dataset mwpd|shopify [--fold N] [--variants a,b,...] [--seeds 0,1,2] [--work DIR]
 
 1. The real pipeline (default config) runs once on the fold's training side, with the same dev
    split as `benchmarks.quality`; its served model gives the "pipeline" row.
@@ -12,6 +12,9 @@
    the serving graph's decoder turns the level probabilities into paths (greedy, thresholds off,
    so variants compare as models; the "beam" row decodes the default model's probabilities with
    beam search, the served default, instead; the "pipeline" row is the served model itself).
+4. With several `--seeds`, every variant is trained once per seed and a "mean of N seeds" row
+   follows its rows, with each figure's range over the seeds in the JSON: single trainings of
+   one setting differ by about a point of mean F1, so a variant's gain is only real beyond that.
 
 Figures are `benchmarks.quality.score`'s: weighted F1 per level and their mean, hierarchical
 P/R/F1, leaf accuracy, macro F1 and coverage at hierarchical precision 0.90, for all evaluation
@@ -127,6 +130,35 @@ def scored(taxonomy, products: Sequence, paths, confidences, groups: dict) -> di
     return out
 
 
+def seed_means(rows: list[dict], seeds: Sequence[int]) -> list[dict]:
+    """One row per kind of result in `rows` (greedy, beam, as served) over `seeds`: each figure's
+    mean over the seeds, and its range in "spread" (what single trainings of one setting vary by)."""
+    kinds: dict[str, list[dict]] = {}
+    for row in rows:
+        kinds.setdefault(row["variant"].replace(f", seed {_seed_of(row['variant'])}", ""), []).append(row)
+    out = []
+    for kind, members in kinds.items():
+        if len(members) != len(seeds):
+            continue
+        scores, spread = {}, {}
+        for group in members[0]["scores"]:
+            if not all(group in m["scores"] for m in members):
+                continue
+            figures = [m["scores"][group] for m in members]
+            scores[group] = {k: float(np.mean([f[k] for f in figures])) for k in figures[0]
+                             if isinstance(figures[0][k], (int, float))}
+            spread[group] = {k: [float(min(f[k] for f in figures)), float(max(f[k] for f in figures))]
+                             for k in ("mean_level_weighted_f1", "hierarchical_f1") if k in figures[0]}
+        out.append({"variant": f"{kind}: mean of {len(seeds)} seeds", "epochs": "",
+                    "train_seconds": float(np.mean([m["train_seconds"] for m in members])),
+                    "scores": scores, "spread": spread})
+    return out
+
+
+def _seed_of(label: str) -> str:
+    return label.split(", seed ", 1)[1].split(",", 1)[0] if ", seed " in label else ""
+
+
 def format_table(rows: list[dict], levels: list[int]) -> str:
     width = max([30, *(len(row["variant"]) + 2 for row in rows)])  # the longest name and a gap
     head = f"{'variant':<{width}}{'group':<14}{'n':>6}" + "".join(f"{'F1 L' + str(k):>7}" for k in levels) + \
@@ -149,8 +181,16 @@ def main(argv: list[str] | None = None) -> int:
     add_dataset_arguments(parser)
     parser.add_argument("--fold", type=int, default=3, help="shopify: which shop-disjoint fold (1-5) to evaluate on")
     parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated, from: {', '.join(VARIANTS)}")
+    parser.add_argument("--seeds", default="0", help="comma-separated model seeds; each variant is trained once per "
+                        "seed, and with several a mean row per variant shows what is beyond the run-to-run spread")
     parser.add_argument("--work", help="work directory (default: outputs/bench_ablation/<dataset>)")
     args = parser.parse_args(argv)
+    try:
+        seeds = [int(v) for v in args.seeds.split(",") if v.strip()]
+    except ValueError:
+        parser.error(f"--seeds takes comma-separated integers, got {args.seeds!r}")
+    if not seeds or len(set(seeds)) != len(seeds):
+        parser.error(f"--seeds needs at least one seed and no repeats, got {args.seeds!r}")
 
     import tensorflow as tf
     import tensorflow_transform as tft
@@ -199,42 +239,55 @@ def main(argv: list[str] | None = None) -> int:
     level_sizes = taxonomy.level_sizes()
 
     for name in variants:
-        config = Config.model_validate({**base, "model": VARIANTS[name]})
-        train_data, eval_data, flat = trainer.training_datasets(config, taxonomy, tft_output, files["train"], files["eval"])
-        started = time.time()
-        model, summary = trainer.train(
-            config, level_sizes, train_data, eval_data, feature_dims=dims,
-            label_vectors=label_vectors if config.model.label_semantics else None,
-            strategy=tf.distribute.get_strategy(), flat_layout=flat)
-        seconds = time.time() - started
-        probs = predict_levels(model, batches, depth)
-        paths, confidences = decode(taxonomy, probs)
-        rows.append({"variant": name, "epochs": summary["epochs_run"], "train_seconds": seconds,
-                     "scores": scored(taxonomy, fold.test, paths, confidences, groups)})
-        _log(f"{name}: mean level F1 {rows[-1]['scores']['all']['mean_level_weighted_f1']:.3f}, "
-             f"hF1 {rows[-1]['scores']['all']['hierarchical_f1']:.3f} ({seconds:.0f} s)")
-        if name == "full":
-            paths, confidences = decode(taxonomy, probs, beam_width=BEAM_WIDTH)
-            rows.append({"variant": f"full, beam search (width {BEAM_WIDTH})", "epochs": summary["epochs_run"],
-                         "train_seconds": 0.0, "scores": scored(taxonomy, fold.test, paths, confidences, groups)})
-            names = category_name_embeddings(model, level_sizes)
-            if names is not None and F.TEXT_EMBEDDING in batches[0]:
-                sentences = np.concatenate([b[F.TEXT_EMBEDDING].numpy() for b in batches])
-                paths, confidences = decode(taxonomy, probs, BEAM_WIDTH, names, sentences)
-                rows.append({"variant": "full, beam search and name fallback (as served)", "epochs": summary["epochs_run"],
-                             "train_seconds": 0.0, "scores": scored(taxonomy, fold.test, paths, confidences, groups)})
-        tf.keras.backend.clear_session()
+        variant_rows = []
+        for seed in seeds:
+            label = name if len(seeds) == 1 else f"{name}, seed {seed}"
+            config = Config.model_validate({**base, "model": {**VARIANTS[name], "seed": seed}})
+            train_data, eval_data, flat = trainer.training_datasets(config, taxonomy, tft_output, files["train"], files["eval"])
+            started = time.time()
+            model, summary = trainer.train(
+                config, level_sizes, train_data, eval_data, feature_dims=dims,
+                label_vectors=label_vectors if config.model.label_semantics else None,
+                strategy=tf.distribute.get_strategy(), flat_layout=flat)
+            seconds = time.time() - started
+            probs = predict_levels(model, batches, depth)
+            paths, confidences = decode(taxonomy, probs)
+            variant_rows.append({"variant": label, "epochs": summary["epochs_run"], "train_seconds": seconds,
+                                 "scores": scored(taxonomy, fold.test, paths, confidences, groups)})
+            _log(f"{label}: mean level F1 {variant_rows[-1]['scores']['all']['mean_level_weighted_f1']:.3f}, "
+                 f"hF1 {variant_rows[-1]['scores']['all']['hierarchical_f1']:.3f} ({seconds:.0f} s)")
+            if name == "full":
+                paths, confidences = decode(taxonomy, probs, beam_width=BEAM_WIDTH)
+                variant_rows.append({"variant": f"{label}, beam search (width {BEAM_WIDTH})", "epochs": summary["epochs_run"],
+                                     "train_seconds": 0.0, "scores": scored(taxonomy, fold.test, paths, confidences, groups)})
+                names = category_name_embeddings(model, level_sizes)
+                if names is not None and F.TEXT_EMBEDDING in batches[0]:
+                    sentences = np.concatenate([b[F.TEXT_EMBEDDING].numpy() for b in batches])
+                    paths, confidences = decode(taxonomy, probs, BEAM_WIDTH, names, sentences)
+                    variant_rows.append({"variant": f"{label}, beam search and name fallback (as served)",
+                                         "epochs": summary["epochs_run"], "train_seconds": 0.0,
+                                         "scores": scored(taxonomy, fold.test, paths, confidences, groups)})
+            tf.keras.backend.clear_session()
+        rows += variant_rows
+        if len(seeds) > 1:
+            rows += seed_means(variant_rows, seeds)
 
     levels = [k for k in range(1, depth + 1) if f"weighted_f1_level_{k}" in rows[0]["scores"]["all"]]
     table = format_table(rows, levels)
     title = (f"Model ablations on {args.dataset}, fold {fold.name}: {len(fit)} train + {len(dev)} dev, "
              f"{len(fold.test)} evaluation products; greedy decoding, thresholds off")
     print(f"\n{title}\n\n{table}")
+    for row in rows:
+        if "spread" in row and "all" in row["spread"]:
+            spread = row["spread"]["all"]
+            print(f"{row['variant']}: mean level F1 {spread['mean_level_weighted_f1'][0]:.4f}-"
+                  f"{spread['mean_level_weighted_f1'][1]:.4f}, hF1 {spread['hierarchical_f1'][0]:.4f}-"
+                  f"{spread['hierarchical_f1'][1]:.4f} over the seeds")
     finished_at = datetime.datetime.now()
     out = work.parent / f"{work.name}.json"
     out.write_text(json.dumps({
         "command": "python -m benchmarks.ablation " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "dataset": args.dataset, "fold": fold.name, "train": len(fit), "dev": len(dev), "eval": len(fold.test),
+        "dataset": args.dataset, "fold": fold.name, "seeds": seeds, "train": len(fit), "dev": len(dev), "eval": len(fold.test),
         "started": started_at.isoformat(timespec="seconds"), "finished": finished_at.isoformat(timespec="seconds"),
         "machine_at_start": machine_start, "load_average_at_end": machine()["load_average_1_5_15"],
         "versions": versions(), "git": git_state(), "variants": VARIANTS, "table": table, "rows": rows,

@@ -265,6 +265,29 @@ def test_ablation_decodes_with_the_serving_decoder_and_tabulates_groups(tree: Ta
     assert f"{long_name}  all" in table, "a long variant name keeps a gap before its group"
 
 
+def test_seed_means_average_each_kind_of_row_over_the_seeds() -> None:
+    from benchmarks import ablation
+
+    def row(label: str, f1: float, en: float | None = None) -> dict:
+        scores = {"all": {"mean_level_weighted_f1": f1, "hierarchical_f1": f1 + 0.01, "products": 10}}
+        if en is not None:
+            scores["en"] = {"mean_level_weighted_f1": en, "hierarchical_f1": en, "products": 4}
+        return {"variant": label, "epochs": 5, "train_seconds": 2.0, "scores": scores}
+
+    rows = [row("full, seed 0", 0.80, 0.7), row("full, seed 0, beam search (width 5)", 0.82),
+            row("full, seed 7", 0.90), row("full, seed 7, beam search (width 5)", 0.84)]
+    means = ablation.seed_means(rows, [0, 7])
+    assert [m["variant"] for m in means] == ["full: mean of 2 seeds", "full, beam search (width 5): mean of 2 seeds"]
+    assert means[0]["scores"]["all"]["mean_level_weighted_f1"] == pytest.approx(0.85)
+    assert means[0]["spread"]["all"]["mean_level_weighted_f1"] == [pytest.approx(0.80), pytest.approx(0.90)]
+    assert means[1]["scores"]["all"]["hierarchical_f1"] == pytest.approx(0.84)
+    assert "en" not in means[0]["scores"], "a group only one seed's products fall in has no mean"
+    table = ablation.format_table(rows + means, [1])
+    assert "full: mean of 2 seeds" in table
+    with pytest.raises(SystemExit):
+        ablation.main(["--dataset", "mwpd", "--seeds", "1,1"])
+
+
 def test_every_ablation_variant_is_a_valid_config_and_can_be_named_on_the_command_line() -> None:
     """--variants is a comma list: a name with a comma could never be asked for."""
     from benchmarks import ablation

@@ -131,11 +131,11 @@ def scored(taxonomy, products: Sequence, paths, confidences, groups: dict) -> di
 
 
 def seed_means(rows: list[dict], seeds: Sequence[int]) -> list[dict]:
-    """One row per kind of result in `rows` (greedy, beam, as served) over `seeds`: each figure's
+    """One row per `kind` of result in `rows` (greedy, beam, as served) over `seeds`: each figure's
     mean over the seeds, and its range in "spread" (what single trainings of one setting vary by)."""
     kinds: dict[str, list[dict]] = {}
     for row in rows:
-        kinds.setdefault(row["variant"].replace(f", seed {_seed_of(row['variant'])}", ""), []).append(row)
+        kinds.setdefault(row["kind"], []).append(row)
     out = []
     for kind, members in kinds.items():
         if len(members) != len(seeds):
@@ -153,10 +153,6 @@ def seed_means(rows: list[dict], seeds: Sequence[int]) -> list[dict]:
                     "train_seconds": float(np.mean([m["train_seconds"] for m in members])),
                     "scores": scores, "spread": spread})
     return out
-
-
-def _seed_of(label: str) -> str:
-    return label.split(", seed ", 1)[1].split(",", 1)[0] if ", seed " in label else ""
 
 
 def format_table(rows: list[dict], levels: list[int]) -> str:
@@ -252,19 +248,21 @@ def main(argv: list[str] | None = None) -> int:
             seconds = time.time() - started
             probs = predict_levels(model, batches, depth)
             paths, confidences = decode(taxonomy, probs)
-            variant_rows.append({"variant": label, "epochs": summary["epochs_run"], "train_seconds": seconds,
+            variant_rows.append({"variant": label, "kind": name, "epochs": summary["epochs_run"], "train_seconds": seconds,
                                  "scores": scored(taxonomy, fold.test, paths, confidences, groups)})
             _log(f"{label}: mean level F1 {variant_rows[-1]['scores']['all']['mean_level_weighted_f1']:.3f}, "
                  f"hF1 {variant_rows[-1]['scores']['all']['hierarchical_f1']:.3f} ({seconds:.0f} s)")
             if name == "full":
                 paths, confidences = decode(taxonomy, probs, beam_width=BEAM_WIDTH)
-                variant_rows.append({"variant": f"{label}, beam search (width {BEAM_WIDTH})", "epochs": summary["epochs_run"],
+                variant_rows.append({"variant": f"{label}, beam search (width {BEAM_WIDTH})",
+                                     "kind": f"{name}, beam search (width {BEAM_WIDTH})", "epochs": summary["epochs_run"],
                                      "train_seconds": 0.0, "scores": scored(taxonomy, fold.test, paths, confidences, groups)})
                 names = category_name_embeddings(model, level_sizes)
                 if names is not None and F.TEXT_EMBEDDING in batches[0]:
                     sentences = np.concatenate([b[F.TEXT_EMBEDDING].numpy() for b in batches])
                     paths, confidences = decode(taxonomy, probs, BEAM_WIDTH, names, sentences)
                     variant_rows.append({"variant": f"{label}, beam search and name fallback (as served)",
+                                         "kind": f"{name}, beam search and name fallback (as served)",
                                          "epochs": summary["epochs_run"], "train_seconds": 0.0,
                                          "scores": scored(taxonomy, fold.test, paths, confidences, groups)})
             tf.keras.backend.clear_session()

@@ -268,14 +268,15 @@ def test_ablation_decodes_with_the_serving_decoder_and_tabulates_groups(tree: Ta
 def test_seed_means_average_each_kind_of_row_over_the_seeds() -> None:
     from benchmarks import ablation
 
-    def row(label: str, f1: float, en: float | None = None) -> dict:
+    def row(label: str, kind: str, f1: float, en: float | None = None) -> dict:
         scores = {"all": {"mean_level_weighted_f1": f1, "hierarchical_f1": f1 + 0.01, "products": 10}}
         if en is not None:
             scores["en"] = {"mean_level_weighted_f1": en, "hierarchical_f1": en, "products": 4}
-        return {"variant": label, "epochs": 5, "train_seconds": 2.0, "scores": scores}
+        return {"variant": label, "kind": kind, "epochs": 5, "train_seconds": 2.0, "scores": scores}
 
-    rows = [row("full, seed 0", 0.80, 0.7), row("full, seed 0, beam search (width 5)", 0.82),
-            row("full, seed 7", 0.90), row("full, seed 7, beam search (width 5)", 0.84)]
+    beam = "full, beam search (width 5)"
+    rows = [row("full, seed 0", "full", 0.80, 0.7), row("full, seed 0, beam search (width 5)", beam, 0.82),
+            row("full, seed 7", "full", 0.90), row("full, seed 7, beam search (width 5)", beam, 0.84)]
     means = ablation.seed_means(rows, [0, 7])
     assert [m["variant"] for m in means] == ["full: mean of 2 seeds", "full, beam search (width 5): mean of 2 seeds"]
     assert means[0]["scores"]["all"]["mean_level_weighted_f1"] == pytest.approx(0.85)

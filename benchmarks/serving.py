@@ -207,13 +207,29 @@ def _proc_cpu_seconds(pid: int) -> float:
         return float("nan")
 
 
+class _ProcessFigures:
+    """RSS, peak RSS and CPU seconds of the server's process from /proc (NaN without a pid)."""
+
+    pid: int | None
+
+    def rss_mib(self) -> float:
+        return _proc_mib(self.pid, "VmRSS") if self.pid else float("nan")
+
+    def peak_rss_mib(self) -> float:
+        return _proc_mib(self.pid, "VmHWM") if self.pid else float("nan")
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the server process so far."""
+        return _proc_cpu_seconds(self.pid) if self.pid else float("nan")
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
 
 
-class ServerProcess:
+class ServerProcess(_ProcessFigures):
     """`python -m prodcat.serving.server` in a child process, with gRPC and REST on free ports.
 
     Its output goes to `log_path` (a temporary file by default). `start()` returns once a
@@ -300,16 +316,6 @@ class ServerProcess:
     def available(self) -> bool:
         return self.alive() and any(s.get("state") == "AVAILABLE" for s in self.status())
 
-    def rss_mib(self) -> float:
-        return _proc_mib(self.pid, "VmRSS")
-
-    def peak_rss_mib(self) -> float:
-        return _proc_mib(self.pid, "VmHWM")
-
-    def cpu_seconds(self) -> float:
-        """User + system CPU time of the server process so far."""
-        return _proc_cpu_seconds(self.pid)
-
     def metrics(self) -> dict[str, float]:
         """The server's Prometheus counters, summed over labels, plus `requests_<CODE>` per status code."""
         try:
@@ -358,7 +364,7 @@ class _ServerExited(RuntimeError):
     pass
 
 
-class ExternalServer:
+class ExternalServer(_ProcessFigures):
     """A TF Serving-compatible server already running at `target` (e.g. `tensorflow_model_server`).
 
     The benchmark drives it as it drives `prodcat serve`, so the C++ server's figures can be set
@@ -399,15 +405,6 @@ class ExternalServer:
                 time.sleep(0.5)
         raise RuntimeError(f"no AVAILABLE version of model {self.model_name!r} at {self.target} after "
                            f"{self.startup_timeout_s:.0f} s{': ' + last if last else ''}")
-
-    def rss_mib(self) -> float:
-        return _proc_mib(self._pid, "VmRSS") if self._pid else float("nan")
-
-    def peak_rss_mib(self) -> float:
-        return _proc_mib(self._pid, "VmHWM") if self._pid else float("nan")
-
-    def cpu_seconds(self) -> float:
-        return _proc_cpu_seconds(self._pid) if self._pid else float("nan")
 
     def metrics(self) -> dict[str, float]:
         return {}

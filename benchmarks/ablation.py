@@ -102,16 +102,18 @@ def predict_levels(model, batches: list[dict], n_levels: int) -> list[np.ndarray
 
 
 def decode(taxonomy, probs: list[np.ndarray], beam_width: int = 1, category_names=None,  # noqa: ANN001
-           sentences: np.ndarray | None = None) -> tuple[list[list[str]], list[float]]:
+           sentences: np.ndarray | None = None, seen_classes=None) -> tuple[list[list[str]], list[float]]:  # noqa: ANN001
     """Full-depth paths and confidences (smallest level confidence) from the serving decoder;
-    with `category_names` and `sentences`, the default name fallback too."""
+    with `category_names` and `sentences`, the default name fallback too (to the classes
+    `seen_classes` marks unseen, as served)."""
     import tensorflow as tf
 
     from prodcat.config import ThresholdConfig
     from prodcat.serving.predict import predictions_from_outputs
     from prodcat.trainer.decoding import HierarchicalDecoder
 
-    decoder = HierarchicalDecoder(taxonomy, ThresholdConfig(), beam_width=beam_width, category_names=category_names)
+    decoder = HierarchicalDecoder(taxonomy, ThresholdConfig(), beam_width=beam_width, category_names=category_names,
+                                  seen_classes=seen_classes)
     outputs = {k: v.numpy() for k, v in decoder([tf.constant(p) for p in probs],
                                                  None if sentences is None else tf.constant(sentences)).items()}
     predictions = predictions_from_outputs([str(i) for i in range(len(probs[0]))], outputs, full_depth=True)
@@ -194,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     from prodcat.config import Config
     from prodcat.trainer import run as trainer
     from prodcat import features as F
-    from prodcat.trainer.model import category_name_embeddings, model_feature_dims
+    from prodcat.trainer.model import category_name_embeddings, model_feature_dims, seen_class_masks
 
     from . import splits
     from .prodcat_runner import train_and_predict
@@ -260,7 +262,8 @@ def main(argv: list[str] | None = None) -> int:
                 names = category_name_embeddings(model, level_sizes)
                 if names is not None and F.TEXT_EMBEDDING in batches[0]:
                     sentences = np.concatenate([b[F.TEXT_EMBEDDING].numpy() for b in batches])
-                    paths, confidences = decode(taxonomy, probs, BEAM_WIDTH, names, sentences)
+                    paths, confidences = decode(taxonomy, probs, BEAM_WIDTH, names, sentences,
+                                                seen_class_masks(model, level_sizes))
                     variant_rows.append({"variant": f"{label}, beam search and name fallback (as served)",
                                          "kind": f"{name}, beam search and name fallback (as served)",
                                          "epochs": summary["epochs_run"], "train_seconds": 0.0,

@@ -308,6 +308,12 @@ class ThresholdConfig(_Section):
         "instead the category whose path-name embedding is nearest to its sentence embedding (zero-shot, over every "
         "category; needs model.label_semantics); 0: never. The reported confidences stay the model's own, so "
         "thresholds cut such a path as they would the model's")
+    name_fallback_classes: Literal["unseen", "all"] = Field(
+        "unseen", description="which nearest names the fallback hands a product to: 'unseen', only categories "
+        "without training products (the heads decide among the ones they were trained on: on MWPD, where training "
+        "covers almost every class, each hand-over to a trained class cost F1; on unseen Shopify shops they were "
+        "worth 0.1 of the fallback's 6 points of hF1, BENCHMARKS.md); 'all': every category. Needs a model that "
+        "records its unseen classes (model.unseen_classes 'label_semantics'); others fall back to 'all'")
     overrides: tuple[ThresholdOverride, ...] = ()
     sensitive: SensitiveConfig = SensitiveConfig()
     temperatures: tuple[Annotated[float, Field(gt=0.0)], ...] = Field(

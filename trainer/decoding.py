@@ -10,8 +10,9 @@ re-exporting with new ones needs no retraining (`prodcat tune-thresholds --expor
 When the decoded path is unsure somewhere (a level's confidence below
 `thresholds.name_fallback_below`), the product gets instead the category whose path-name
 embedding is nearest to its sentence embedding (the zero-shot match, over every category of
-every level), if the model has category-name embeddings: the heads know the categories and
-shops training covered, the names the rest of the taxonomy.
+every level), if the model has category-name embeddings and, by default, only if that category
+had no training products: the heads know the categories and shops training covered, the names
+the rest of the taxonomy.
 """
 
 from __future__ import annotations
@@ -67,9 +68,12 @@ class HierarchicalDecoder(tf.Module):
     """Turns per-level probabilities into a thresholded, tree-consistent prediction."""
 
     def __init__(self, taxonomy: Taxonomy, thresholds: ThresholdConfig, beam_width: int = 1, name: str = "decoder",
-                 category_names: Sequence[tf.Tensor | np.ndarray] | None = None) -> None:
+                 category_names: Sequence[tf.Tensor | np.ndarray] | None = None,
+                 seen_classes: Sequence[np.ndarray] | None = None) -> None:
         """`category_names`: per level, the path-name embedding of every class ([classes, dim]),
-        for the name fallback; None: no fallback."""
+        for the name fallback; None: no fallback. `seen_classes`: per level, which classes had
+        training products; with `thresholds.name_fallback_classes` 'unseen' the fallback hands a
+        product only to the others (None: to any)."""
         super().__init__(name=name)
         self.depth = taxonomy.depth
         self.beam_width = beam_width
@@ -83,6 +87,12 @@ class HierarchicalDecoder(tf.Module):
             self.inverse_name_norms = [
                 tf.constant(1.0 / np.maximum(np.linalg.norm(np.asarray(n), axis=1), 1e-12), tf.float32)
                 for n in self.category_names]
+        self.seen_classes = None
+        if self.category_names is not None and seen_classes is not None and thresholds.name_fallback_classes == "unseen":
+            if [len(s) for s in seen_classes] != list(taxonomy.level_sizes()):
+                raise ValueError(f"seen-class masks of sizes {[len(s) for s in seen_classes]} do not fit the "
+                                 f"taxonomy's levels {taxonomy.level_sizes()}")
+            self.seen_classes = [tf.constant(np.asarray(s, bool)) for s in seen_classes]
         self.level_ids = [tf.constant(taxonomy.level_ids(k), tf.string) for k in range(1, self.depth + 1)]
         self.level_names = [
             tf.constant([taxonomy[c].name for c in taxonomy.level_ids(k)], tf.string)
@@ -167,7 +177,8 @@ class HierarchicalDecoder(tf.Module):
 
     def _with_name_fallback(self, level_probs: Sequence[tf.Tensor], choices: list[tf.Tensor],
                             sentence: tf.Tensor) -> list[tf.Tensor]:
-        """Products whose path is unsure somewhere take the path of their nearest category name.
+        """Products whose path is unsure somewhere take the path of their nearest category name
+        (with seen-class masks: only where that category had no training products).
 
         Only those products are matched against the names (one [unsure, dim] x [dim, classes]
         product per level), so a batch of sure products costs nothing more."""
@@ -176,6 +187,7 @@ class HierarchicalDecoder(tf.Module):
         best_score = tf.fill(tf.shape(unsure), tf.constant(-np.inf, tf.float32))
         best_level = tf.zeros_like(unsure)
         best_class = tf.zeros_like(unsure)
+        best_seen = tf.zeros_like(unsure, dtype=tf.bool)
         for k, (names, inverse_norms) in enumerate(zip(self.category_names, self.inverse_name_norms)):
             cosine = tf.matmul(query, tf.cast(names, tf.float32), transpose_b=True) * inverse_norms
             score, index = tf.reduce_max(cosine, axis=1), tf.argmax(cosine, axis=1, output_type=tf.int64)
@@ -183,6 +195,11 @@ class HierarchicalDecoder(tf.Module):
             best_score = tf.where(better, score, best_score)
             best_level = tf.where(better, tf.constant(k, tf.int64), best_level)
             best_class = tf.where(better, index, best_class)
+            if self.seen_classes is not None:
+                best_seen = tf.where(better, tf.gather(self.seen_classes[k], index), best_seen)
+        if self.seen_classes is not None:  # a trained class: the heads' choice stands
+            handed_over = tf.logical_not(best_seen)
+            unsure, best_level, best_class = (tf.boolean_mask(t, handed_over) for t in (unsure, best_level, best_class))
         # the matched class and its ancestors, deepest level first; -1 below the matched level
         path: list[tf.Tensor] = [None] * self.depth  # type: ignore[list-item]
         current = tf.fill(tf.shape(unsure), tf.constant(-1, tf.int64))
@@ -220,8 +237,10 @@ class HierarchicalDecoder(tf.Module):
 
 def model_decoder(keras_model, taxonomy: Taxonomy, thresholds: ThresholdConfig) -> HierarchicalDecoder:  # noqa: ANN001
     """The decoder a trained model is exported with: the configured beam width and thresholds,
-    and the model's own category-name embeddings for the name fallback."""
-    from prodcat.trainer.model import category_name_embeddings
+    and the model's own category-name embeddings and record of its unseen classes for the name
+    fallback."""
+    from prodcat.trainer.model import category_name_embeddings, seen_class_masks
 
     return HierarchicalDecoder(taxonomy, thresholds, beam_width=thresholds.beam_width,
-                               category_names=category_name_embeddings(keras_model, taxonomy.level_sizes()))
+                               category_names=category_name_embeddings(keras_model, taxonomy.level_sizes()),
+                               seen_classes=seen_class_masks(keras_model, taxonomy.level_sizes()))

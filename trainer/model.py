@@ -194,6 +194,18 @@ def category_name_embeddings(model: keras.Model, level_sizes: Sequence[int]) -> 
     return [layer.labels for layer in per_level]
 
 
+def seen_class_masks(model: keras.Model, level_sizes: Sequence[int]) -> list[np.ndarray] | None:
+    """Per level, which classes had training products, as the model's `UnseenClassScores` layers
+    recorded it (the decoder's name fallback hands over only the others); None where the model
+    keeps no record (`unseen_classes` 'trained', the flat classifier, no label semantics)."""
+    layers = {layer.name: layer for layer in model.submodules if isinstance(layer, UnseenClassScores)}  # nested too
+    if not layers:
+        return None
+    # A level without the layer: a model built when it was made only for levels with unseen classes.
+    return [np.asarray(layers[f"level_{k}_scores"].seen) > 0.5 if f"level_{k}_scores" in layers else np.ones(n, bool)
+            for k, n in enumerate(level_sizes, start=1)]
+
+
 @keras.utils.register_keras_serializable(package="prodcat")
 class LabelSimilarity(_CategoryNames):
     """One vector's name scores (`NameScores` with one input), as models trained before
@@ -410,7 +422,8 @@ def build_model(
                 vectors.append(sentence)  # the label prior: the plain zero-shot similarity
             generic = NameScores(names, n_inputs=len(vectors), name=f"level_{level}_name_scores")(vectors)
         seen = None if seen_classes is None else np.asarray(seen_classes[level - 1], bool)
-        if generic is not None and model_cfg.unseen_classes == "label_semantics" and seen is not None and not seen.all():
+        if generic is not None and model_cfg.unseen_classes == "label_semantics" and seen is not None:
+            # also where every class is seen: the layer is the record of it (`seen_class_masks`)
             logits = UnseenClassScores(seen, offset=model_cfg.unseen_class_offset,
                                        name=f"level_{level}_scores")([logits, generic])
         elif generic is not None:

@@ -194,6 +194,31 @@ def test_an_unsure_path_falls_back_to_the_nearest_category_name(tiny_google: Tax
         assert [p.decode() for p in off[F.OUT_CATEGORY_PATH].numpy()] == unchanged
 
 
+@pytest.mark.parametrize("beam_width", [1, 3])
+def test_the_name_fallback_hands_over_only_to_categories_training_never_had(tiny_google: Taxonomy,
+                                                                            beam_width: int) -> None:
+    """Both rows are unsure at level 1 (0.6 < 0.7). Row 0's nearest name is Toys, a trained class:
+    the heads chose among the trained classes, so their path stands. Row 1's is Pots & Planters,
+    which had no training products: it takes that path. With `name_fallback_classes` 'all', or
+    without a record of the seen classes, row 0 is handed to Toys too."""
+    probs = [tf.constant([[0.6, 0.4], [0.6, 0.4]]), tf.constant([[0.95, 0.05], [0.95, 0.05]]), tf.constant([[1.0], [1.0]])]
+    sentence = tf.constant([[1.0, 0.0, 0.0], [0.0, 0.2, 1.0]])
+    seen = [np.array([True, True]), np.array([True, False]), np.array([True])]
+    thresholds = ThresholdConfig(per_level=(0.0,), name_fallback_below=0.7, sensitive=NO_SENSITIVE)
+
+    def paths(thresholds: ThresholdConfig, seen_classes: list[np.ndarray] | None) -> list[str]:
+        decoder = HierarchicalDecoder(tiny_google, thresholds, beam_width=beam_width, category_names=_tiny_names(),
+                                      seen_classes=seen_classes)
+        return [p.decode() for p in decoder(probs, sentence)[F.OUT_CATEGORY_PATH].numpy()]
+
+    assert paths(thresholds, seen) == ["Toys > Kites > Stunt Kites", "Garden > Pots & Planters"]
+    handed_over = ["Toys", "Garden > Pots & Planters"]
+    assert paths(thresholds.model_copy(update={"name_fallback_classes": "all"}), seen) == handed_over
+    assert paths(thresholds, None) == handed_over
+    with pytest.raises(ValueError, match="do not fit"):
+        paths(thresholds, seen[:2] + [np.array([True, True])])
+
+
 def test_name_fallback_paths_are_paths_of_the_real_taxonomy(google_taxonomy: Taxonomy) -> None:
     """Every product unsure (floor 1.0): each gets the ancestors of its nearest category name, at
     whatever level that category is."""

@@ -11,7 +11,7 @@ from prodcat.taxonomy import Taxonomy
 from prodcat.trainer.model import (
     MaskedLevelLoss,
     FlatLayout, HashedEmbeddingBag, LabelSimilarity, NameScores, PathDropout, UnseenClassScores, WideFeatures, WideLinear,
-    build_model, category_name_embeddings, compile_model, inverse_document_frequency,
+    build_model, category_name_embeddings, compile_model, inverse_document_frequency, seen_class_masks,
 )
 
 
@@ -244,11 +244,29 @@ def test_classes_without_training_products_are_scored_by_their_names_alone(tmp_p
 
 
 def test_every_class_seen_keeps_the_plain_sum_of_scores() -> None:
-    names = [np.eye(4, dtype=np.float32)[:2]]
-    model = build_model([2], ModelConfig(hidden_units=(4,), level_hidden_units=0), TextConfig(word_buckets=16),
-                        {F.TOKENS: None, F.TEXT_EMBEDDING: 4}, label_embeddings=names,
-                        seen_classes=[np.array([True, True])])
-    assert not [layer for layer in model.layers if isinstance(layer, UnseenClassScores)]
+    layer = UnseenClassScores(np.array([True, True]), offset=3.0)
+    specific, generic = tf.constant([[1.0, 2.0]]), tf.constant([[0.5, -4.0]])
+    for training in (False, True):
+        np.testing.assert_allclose(layer([specific, generic], training=training).numpy(), [[1.5, -2.0]])
+
+
+def test_the_model_records_which_classes_had_training_products(tmp_path) -> None:  # noqa: ANN001
+    """Every level's record, a level where every class was seen included, read back from the
+    model, its saved copy and the margin head's wrapper's nested network alike; none where the
+    model keeps unseen classes in training."""
+    names = [np.eye(4, dtype=np.float32)[:2], np.eye(4, dtype=np.float32)[:3]]
+    seen = [np.array([True, True]), np.array([True, False, True])]
+    config = ModelConfig(hidden_units=(4,), level_hidden_units=0)
+    dims = {F.TOKENS: None, F.TEXT_EMBEDDING: 4}
+    model = build_model([2, 3], config, TextConfig(word_buckets=16), dims, label_embeddings=names, seen_classes=seen)
+    model.save(tmp_path / "model")
+    restored = tf.keras.models.load_model(tmp_path / "model", compile=False)
+    nested = tf.keras.Model(model.input, model(model.input))
+    for recorded in (model, restored, nested):
+        assert [m.tolist() for m in seen_class_masks(recorded, [2, 3])] == [s.tolist() for s in seen]
+    trained = build_model([2, 3], config.model_copy(update={"unseen_classes": "trained"}), TextConfig(word_buckets=16),
+                          dims, label_embeddings=names, seen_classes=seen)
+    assert seen_class_masks(trained, [2, 3]) is None
 
 
 def test_unseen_class_scores_are_the_name_scores_less_the_offset_and_absent_in_training() -> None:

@@ -311,8 +311,8 @@ class ThresholdConfig(_Section):
     name_fallback_classes: Literal["unseen", "all"] = Field(
         "unseen", description="which nearest names the fallback hands a product to: 'unseen', only categories "
         "without training products (the heads decide among the ones they were trained on: on MWPD, where training "
-        "covers almost every class, each hand-over to a trained class cost F1; on unseen Shopify shops they were "
-        "worth 0.1 of the fallback's 6 points of hF1, BENCHMARKS.md); 'all': every category. Needs a model that "
+        "covers almost every class, the hand-overs to trained classes cost 0.4 of mean F1; on unseen Shopify shops they "
+        "were worth 0.9 of the fallback's 7 points of hF1, BENCHMARKS.md); 'all': every category. Needs a model that "
         "records its unseen classes (model.unseen_classes 'label_semantics'); others fall back to 'all'")
     overrides: tuple[ThresholdOverride, ...] = ()
     sensitive: SensitiveConfig = SensitiveConfig()

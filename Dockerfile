@@ -23,7 +23,7 @@ RUN pip install --no-cache-dir uv==0.13.8
 ENV VIRTUAL_ENV=/opt/venv UV_LINK_MODE=copy
 # --seed: pip in the venv, which Beam's boot uses for staged packages on workers.
 RUN uv venv --seed --python /usr/local/bin/python3.10 ${VIRTUAL_ENV}
-ENV PATH=${VIRTUAL_ENV}/bin:${PATH} TF_USE_LEGACY_KERAS=1
+ENV PATH=${VIRTUAL_ENV}/bin:${PATH}
 
 WORKDIR /src
 COPY requirements.lock ./
@@ -54,6 +54,8 @@ FROM ${PYTHON_IMAGE}
 COPY --from=build /opt/venv /opt/venv
 # Beam's SDK harness launcher, for Dataflow custom containers and Flink/Spark DOCKER environments.
 COPY --from=beam /opt/apache/beam /opt/apache/beam
+# TF_USE_LEGACY_KERAS: importing prodcat sets it, but TFX's container entrypoint imports
+# TensorFlow before any prodcat module, so the image sets it too.
 ENV VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:${PATH} \
     TF_USE_LEGACY_KERAS=1 \

@@ -12,7 +12,6 @@ SHARED_TAXONOMY := $(abspath ../shared/taxonomy/google_product_taxonomy.en-US.tx
 ifneq ($(wildcard $(SHARED_TAXONOMY)),)
 export PRODCAT_TAXONOMY ?= $(SHARED_TAXONOMY)
 endif
-export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONHASHSEED := 0
 
@@ -37,6 +36,7 @@ run: setup
 	$(BIN)/prodcat run $(ARGS)
 
 test: setup
+	bash scripts/lint-imports.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: setup

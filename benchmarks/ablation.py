@@ -28,15 +28,12 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
 import shutil
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
@@ -84,7 +81,7 @@ def transform_products(products: Sequence, taxonomy, tft_output) -> tuple[dict, 
     """Raw products through the run's Transform graph (what the serving graph does)."""
     import tensorflow as tf
 
-    from prodcat.examples import product_to_example
+    from prodcat.contract.examples import product_to_example
 
     serialized = [product_to_example(p, taxonomy.resolve(p.category).id).SerializeToString() for p in products]
     layer = tft_output.transform_features_layer()
@@ -109,7 +106,7 @@ def decode(taxonomy, probs: list[np.ndarray], beam_width: int = 1, category_name
     import tensorflow as tf
 
     from prodcat.config import ThresholdConfig
-    from prodcat.serving.predict import predictions_from_outputs
+    from prodcat.contract.signatures import predictions_from_outputs
     from prodcat.trainer.decoding import HierarchicalDecoder
 
     decoder = HierarchicalDecoder(taxonomy, ThresholdConfig(), beam_width=beam_width, category_names=category_names,

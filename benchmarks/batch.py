@@ -35,8 +35,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from .serving import MachineInfo, load_products  # noqa: E402  (after the Keras switch)
 
@@ -223,7 +221,7 @@ def run_batch_benchmark(
     """Runs the benchmark (see the module docstring); `log(str)` reports progress."""
     log = log or (lambda message: None)
     machine = MachineInfo.now()
-    from prodcat.records import write_jsonl
+    from prodcat.readers import write_jsonl
     from prodcat.serving.predict import resolve_model_dir
 
     model_dir = resolve_model_dir(model_base_path)

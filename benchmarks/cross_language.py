@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown variant(s): {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
 
     from prodcat.importers import import_dataset
-    from prodcat.records import read_products, write_jsonl
+    from prodcat.readers import read_products, write_jsonl
     from prodcat.taxonomy import load_taxonomy
 
     taxonomy = load_taxonomy(args.taxonomy)

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from prodcat.records import Product, write_jsonl
+from prodcat.records import Product
+from prodcat.readers import write_jsonl
 
 
 @dataclasses.dataclass

@@ -51,13 +51,11 @@ import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
 from prodcat.components.hierarchical_metrics import HierarchicalCounts  # noqa: E402
-from prodcat.records import Product  # noqa: E402
+from prodcat.records import Product
 from prodcat.taxonomy import Taxonomy  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

@@ -62,8 +62,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # Nothing above imports TensorFlow, grpc or prodcat: the load generator process imports this
 # module and must stay light. Heavy imports happen inside the functions that need them.
@@ -166,7 +164,7 @@ def load_products(
     taxonomy of $PRODCAT_TAXONOMY. A file with fewer than `n` products is cycled (ids suffixed
     `~k`, since ids must be unique).
     """
-    from prodcat.records import read_products
+    from prodcat.readers import read_products
 
     path = Path(products_path) if products_path else (find_demo_products(model_base_path) if model_base_path else None)
     if path is not None:
@@ -564,7 +562,7 @@ def check_response(payload: bytes | None, rows: int) -> str | None:
     from tensorflow_serving.apis import predict_pb2
 
     from prodcat.serving.client import tensor_proto_to_ndarray
-    from prodcat.serving.predict import predictions_from_outputs
+    from prodcat.contract.signatures import predictions_from_outputs
 
     response = predict_pb2.PredictResponse.FromString(payload)
     outputs = {name: tensor_proto_to_ndarray(t) for name, t in response.outputs.items()}
@@ -757,7 +755,7 @@ def run_serving_benchmark(
 
     model_dir = resolve_model_dir(model_base_path)  # fails early, with prodcat's message, if there is no model
     products, source = load_products(max(n_products, batch_size), products_path, model_base_path)
-    from prodcat.records import write_jsonl
+    from prodcat.readers import write_jsonl
 
     from .batch import time_predict_file
 

@@ -32,7 +32,8 @@ import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from prodcat.records import Product, read_products
+from prodcat.records import Product
+from prodcat.readers import read_products
 from prodcat.taxonomy import Taxonomy
 
 SOURCES = {

@@ -34,7 +34,7 @@ import tensorflow_text  # noqa: F401  (the Evaluator loads models whose Transfor
 from tensorflow_model_analysis.metrics import metric_types
 
 from prodcat import features as F
-from prodcat.module_config import _load_taxonomy
+from prodcat.module_config import load_component_taxonomy
 from prodcat.sensitive import sensitive_membership, sensitive_roots
 from prodcat.taxonomy import Taxonomy
 
@@ -112,7 +112,7 @@ def _hierarchical_computations(
     output_names: list[str] | None = None, sub_keys: list[Any] | None = None, example_weighted: bool = False,
 ) -> metric_types.MetricComputations:
     computations = []
-    taxonomy = _load_taxonomy(taxonomy_path)
+    taxonomy = load_component_taxonomy(taxonomy_path)
     subtrees = sensitive_subtree_names(taxonomy, sensitive_paths or ())
     for model_name in model_names or [""]:
         # Products are unweighted; keys carry example_weighted=None so that MetricsSpec.thresholds
@@ -287,7 +287,7 @@ class _HierarchicalCombiner(beam.CombineFn):
         self._subtree_roots: tuple[str, ...] = ()
 
     def setup(self) -> None:
-        self._taxonomy = _load_taxonomy(self._taxonomy_path)
+        self._taxonomy = load_component_taxonomy(self._taxonomy_path)
         self._sensitive = sensitive_membership(self._taxonomy, self._sensitive_paths)
         self._subtrees = sensitive_subtree_names(self._taxonomy, self._sensitive_paths)
         self._subtree_roots = tuple(self._subtrees.values())

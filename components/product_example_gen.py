@@ -31,10 +31,11 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 
 from prodcat import features as F
-from prodcat.examples import product_to_example, resolve_category
+from prodcat.contract.examples import TFRECORD_READERS, product_to_example
 from prodcat.images import ImageError, normalize_image
 from prodcat.module_config import ModuleConfig
-from prodcat.records import SUPPORTED_SUFFIXES, RecordError, iter_numbered_products
+from prodcat.records import RecordError, resolve_category
+from prodcat.readers import SUPPORTED_SUFFIXES, iter_numbered_products
 
 REJECTS_DIR = "Rejects"
 DROPPED_IMAGES_DIR = "DroppedImages"
@@ -129,7 +130,7 @@ class _ReadProducts(beam.DoFn):
 
     def process(self, path: str) -> Iterator[Any]:
         rejects: list[RecordError] = []
-        for line, product in iter_numbered_products(path, rejects, options=self._options):
+        for line, product in iter_numbered_products(path, rejects, options=self._options, extra_readers=TFRECORD_READERS):
             yield beam.pvalue.TaggedOutput(CLAIMS_TAG, (product.id, (path, line)))
             try:
                 category_id = resolve_category(product, self._taxonomy, path, line, self._require_label)

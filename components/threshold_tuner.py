@@ -62,18 +62,18 @@ def ThresholdTuner(  # noqa: N802 (a TFX component class name)
     from tfx.utils import path_utils
 
     from prodcat.module_config import ModuleConfig
-    from prodcat.thresholds import model as tf_model
+    from prodcat.trainer import retune
     from prodcat.thresholds.search import ThresholdTuningError
     from prodcat.thresholds.tuning import format_result, tune
 
     settings = ModuleConfig.from_custom_config(custom_config).config.thresholds.tune
-    trained = tf_model.load_model(path_utils.serving_model_path(model.uri), transform_graph.uri)
+    trained = retune.load_model(path_utils.serving_model_path(model.uri), transform_graph.uri)
     split = artifact_utils.get_split_uri([examples], "eval")
     files = sorted(os.path.join(split, name) for name in fileio.listdir(split))
-    predictions = tf_model.eval_predictions(trained, files, settings.max_products, with_probs=settings.calibrate)
+    predictions = retune.eval_predictions(trained, files, settings.max_products, with_probs=settings.calibrate)
     result = tune(trained.taxonomy, predictions, trained.thresholds, settings.target_precision,
                   settings.sensitive_precision, settings.calibrate,
-                  tf_model.decoder_for(trained, predictions) if settings.calibrate else None)
+                  retune.decoder_for(trained, predictions) if settings.calibrate else None)
     details = result.as_dict() | {"model": model.uri, "eval_files": files}
     fileio.makedirs(report.uri)
     with fileio.open(os.path.join(report.uri, REPORT_FILE), "w") as handle:
@@ -81,7 +81,7 @@ def ThresholdTuner(  # noqa: N802 (a TFX component class name)
     logging.getLogger("prodcat.thresholds").info("%s", format_result(result))
     if not result.reached:
         raise ThresholdTuningError(f"{TUNER_ID}: {result.message}")
-    tf_model.export_model(trained, result.thresholds, path_utils.serving_model_dir(tuned_model.uri), details)
+    retune.export_model(trained, result.thresholds, path_utils.serving_model_dir(tuned_model.uri), details)
     for artifact in (tuned_model, report):
         artifact.set_float_custom_property("target_precision", result.target_precision)
         artifact.set_float_custom_property("hierarchical_precision", result.achieved.precision)

@@ -16,7 +16,8 @@ from tfx import v1 as tfx
 
 from prodcat.config import Config, ConfigError
 from prodcat.pipeline.pipeline import PipelineInputs, create_pipeline
-from prodcat.records import SUPPORTED_SUFFIXES, RecordError
+from prodcat.records import RecordError
+from prodcat.readers import SUPPORTED_SUFFIXES
 from prodcat.taxonomy import Taxonomy, load_taxonomy
 
 _LOG = logging.getLogger(__name__)
@@ -103,8 +104,9 @@ def preflight(config: Config, taxonomy: Taxonomy, inputs: PipelineInputs) -> Pre
     instead of from a Beam stack trace minutes into the run. With `quarantine`, bad records are
     counted here and written to the rejects file by ExampleGen.
     """
-    from prodcat.examples import resolve_category
-    from prodcat.records import input_files, iter_numbered_products
+    from prodcat.contract.examples import TFRECORD_READERS
+    from prodcat.records import resolve_category
+    from prodcat.readers import input_files, iter_numbered_products
 
     quarantine = config.ingest.on_bad_record == "quarantine"
     root = Path(inputs.data_root)
@@ -120,7 +122,8 @@ def preflight(config: Config, taxonomy: Taxonomy, inputs: PipelineInputs) -> Pre
     products, with_image, rejects = 0, 0, []
     options, seen_ids = config.ingest.read_options(), {}  # ExampleGen's limits, and duplicates across files
     for path in files:
-        for line, product in iter_numbered_products(path, rejects if quarantine else None, options=options, seen_ids=seen_ids):
+        for line, product in iter_numbered_products(path, rejects if quarantine else None, options=options, seen_ids=seen_ids,
+                                                    extra_readers=TFRECORD_READERS):
             try:
                 resolve_category(product, taxonomy, str(path), line, require=True)
             except RecordError as error:

@@ -20,6 +20,7 @@ from tfx.proto import example_gen_pb2
 from prodcat import features as F
 from prodcat.components import atomic_pusher, hierarchical_metrics, product_example_gen, threshold_tuner
 from prodcat.config import Config
+from prodcat.contract.signatures import EXAMPLES_SIGNATURE, TRANSFORM_SIGNATURE
 from prodcat.module_config import EVALUATOR_CODE, EXAMPLE_GEN_CODE, TRAINER_CODE, TRANSFORM_CODE, ModuleConfig, code_fingerprint
 
 PREPROCESSING_FN = "prodcat.trainer.preprocessing.preprocessing_fn"
@@ -110,7 +111,7 @@ def eval_config(config: Config, taxonomy_path: str) -> tfma.EvalConfig:
     slices = [tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[key]) for key in (
         F.SLICE_LEVEL1, F.SLICE_SENSITIVE, F.LANGUAGE, F.SHOP)]
     return tfma.EvalConfig(
-        model_specs=[tfma.ModelSpec(signature_name="serving_default", preprocessing_function_names=["transform_features"])],
+        model_specs=[tfma.ModelSpec(signature_name=EXAMPLES_SIGNATURE, preprocessing_function_names=[TRANSFORM_SIGNATURE])],
         slicing_specs=slices,
         metrics_specs=[spec],
     )

@@ -235,7 +235,7 @@ def _add_metadata_flags(p: argparse.ArgumentParser) -> None:
 
 def _cmd_tune_thresholds(args: argparse.Namespace) -> int:
     _quiet_libraries(args.verbose)
-    from prodcat.thresholds.runs import tune_run
+    from prodcat.reporting.tuning import tune_run
     from prodcat.thresholds.tuning import format_result
 
     outcome = tune_run(args.run, target_precision=args.target_precision, sensitive_precision=args.sensitive_precision,

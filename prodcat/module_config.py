@@ -18,7 +18,7 @@ from prodcat.config import Config
 from prodcat.taxonomy import Taxonomy
 
 # The sources whose behaviour each component's output depends on (globs under the repo root).
-DOMAIN_CODE = ("prodcat/*.py",)
+DOMAIN_CODE = ("prodcat/*.py", "contract/*.py")
 EXAMPLE_GEN_CODE = (*DOMAIN_CODE, "components/product_example_gen.py")
 TRANSFORM_CODE = (*DOMAIN_CODE, "trainer/preprocessing.py", "trainer/text.py", "trainer/encoders/*.py")
 TRAINER_CODE = (*DOMAIN_CODE, "trainer/**/*.py")
@@ -47,16 +47,19 @@ class ModuleConfig:
         return cls(Config.model_validate(custom_config["config"]), custom_config["taxonomy_path"])
 
     def taxonomy(self) -> Taxonomy:
-        return _load_taxonomy(self.taxonomy_path)
+        return load_component_taxonomy(self.taxonomy_path)
 
 
 @functools.lru_cache(maxsize=4)
-def _load_taxonomy(path: str) -> Taxonomy:
-    from tfx.dsl.io import fileio  # reads gs:// and s3:// roots on a cluster as well as local files
+def load_component_taxonomy(path: str) -> Taxonomy:
+    if "://" in path:  # a cluster's gs:// or s3:// pipeline root: Beam's filesystems read those
+        from apache_beam.io.filesystems import FileSystems
 
-    with fileio.open(path, "r") as handle:
-        text = handle.read()
-    return Taxonomy.from_google_text(text.decode("utf-8") if isinstance(text, bytes) else text, source=path)
+        with FileSystems.open(path) as handle:
+            text = handle.read().decode("utf-8")
+    else:
+        text = Path(path).read_text(encoding="utf-8")
+    return Taxonomy.from_google_text(text, source=path)
 
 
 @functools.lru_cache(maxsize=16)

@@ -35,7 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
-from prodcat.records import Product, write_jsonl
+from prodcat.records import Product
+from prodcat.readers import write_jsonl
 from prodcat.taxonomy import Taxonomy
 
 IMAGE_SIZE = 64

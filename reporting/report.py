@@ -318,7 +318,7 @@ def read_eval_examples(examples_uri: str) -> list[tuple[bytes, dict[str, Any]]]:
     """The eval split's serialized tf.Examples with their fields, in file order."""
     import tensorflow as tf
 
-    from prodcat.examples import example_to_mapping
+    from prodcat.contract.examples import example_to_mapping
 
     files = sorted(str(p) for p in Path(examples_uri, "Split-eval").iterdir() if p.is_file())
     if not files:
@@ -336,8 +336,8 @@ def predict_eval_split(model_dir: str, examples: Sequence[tuple[bytes, dict[str,
     import tensorflow as tf
     import tensorflow_text  # noqa: F401  (the model's text encoder uses its SentencePiece ops)
 
-    from prodcat.serving.predict import predictions_from_outputs
-    from prodcat.trainer.signatures import EXAMPLES_SIGNATURE
+    from prodcat.contract.signatures import predictions_from_outputs
+    from prodcat.contract.signatures import EXAMPLES_SIGNATURE
 
     model = tf.saved_model.load(model_dir)
     signature = model.signatures[EXAMPLES_SIGNATURE]

@@ -3,7 +3,7 @@
 `PredictionClient(target)` turns `Product`s into a `PredictRequest` — raw fields (image bytes
 included) for the `serving_raw` signature, or serialized tf.Examples for `serving_default` — and
 the response back into the same typed `Prediction`s that batch prediction writes
-(`serving.predict.predictions_from_outputs`). `PredictionClient(target, tls=TlsOptions(...))`
+(`contract.signatures.predictions_from_outputs`). `PredictionClient(target, tls=TlsOptions(...))`
 talks to a server started with `--ssl_config_file` (TLS, or mutual TLS with a client certificate).
 
 The numpy <-> TensorProto codec here is shared with the server (`serving/server.py`) and the
@@ -31,11 +31,17 @@ from tensorflow_serving.apis import (
 
 from prodcat import features as F
 from prodcat.records import Product, RecordError
-from prodcat.serving.predict import Prediction, predictions_from_outputs
+from prodcat.contract.signatures import (
+    EXAMPLES_INPUT,
+    PREDICTION_OUTPUTS,
+    RAW_SIGNATURE,
+    Prediction,
+    default_raw_input_names,
+    object_array,
+    predictions_from_outputs,
+    raw_inputs,
+)
 
-RAW_SIGNATURE = "serving_raw"  # same names as prodcat.trainer.signatures (not imported: it needs TFT)
-EXAMPLES_SIGNATURE = "serving_default"
-EXAMPLES_INPUT = "examples"
 DEFAULT_TIMEOUT_S = 30.0
 DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 DEFAULT_CONCURRENCY = 4  # requests in flight from `predict_file`, so a batching server can merge them
@@ -44,8 +50,6 @@ DEFAULT_CONCURRENCY = 4  # requests in flight from `predict_file`, so a batching
 # requests without `pad_variable_length_inputs` (whose padding value, the tensor's first element,
 # would be a real tag, not ""). Lists longer than this round up to a power of two.
 DEFAULT_LIST_WIDTH = 16
-# The outputs `predictions_from_outputs` reads; asking only for them keeps responses small.
-_PREDICTION_OUTPUTS = (F.OUT_LEVEL_IDS, F.OUT_LEVEL_NAMES, F.OUT_LEVEL_CONFIDENCES)
 
 
 # ----------------------------------------------------------------------------- tensor codec
@@ -139,38 +143,6 @@ def string_tensor_bytes(proto: tensor_pb2.TensorProto) -> int:
 
 
 # ----------------------------------------------------------------------------- requests
-def raw_request_inputs(products: Sequence[Product], input_names: Iterable[str], list_width: int = DEFAULT_LIST_WIDTH) -> dict[str, np.ndarray]:
-    """The `serving_raw` inputs for products: [batch] strings, list fields [batch, width] padded with ""."""
-    columns: dict[str, np.ndarray] = {}
-    for name in input_names:
-        if name in F.LIST_FIELDS:
-            values = [getattr(p, name) for p in products]
-            longest = max((len(v) for v in values), default=0)
-            width = max(1, list_width)
-            if longest > width:
-                width = 1 << (longest - 1).bit_length()
-            array = np.full((len(products), width), b"", dtype=object)
-            for row, items in enumerate(values):
-                array[row, : len(items)] = [s.encode("utf-8") for s in items]
-            columns[name] = array
-        elif name == F.IMAGE:
-            columns[name] = _object_array([p.image or b"" for p in products])
-        elif name in _PRODUCT_FIELDS:
-            columns[name] = _object_array([(getattr(p, name) or "").encode("utf-8") for p in products])
-        else:
-            raise ValueError(f"the serving_raw signature takes an input {name!r} that products do not have")
-    return columns
-
-
-_PRODUCT_FIELDS = frozenset(f.name for f in dataclasses.fields(Product))
-
-
-def _object_array(values: list[bytes]) -> np.ndarray:
-    array = np.empty(len(values), dtype=object)
-    array[:] = values
-    return array
-
-
 def build_predict_request(
     products: Sequence[Product], *, model_name: str = "prodcat", signature_name: str = RAW_SIGNATURE,
     raw_input_names: Iterable[str] | None = None, version: int | None = None, version_label: str | None = None,
@@ -186,20 +158,15 @@ def build_predict_request(
         request.model_spec.version_label = version_label
     if signature_name == RAW_SIGNATURE:
         names = list(raw_input_names) if raw_input_names is not None else default_raw_input_names()
-        inputs = raw_request_inputs(products, names, list_width)
+        inputs = raw_inputs(products, names, list_width)
     else:
-        from prodcat.examples import products_to_serialized
+        from prodcat.contract.examples import products_to_serialized
 
-        inputs = {EXAMPLES_INPUT: _object_array(products_to_serialized(list(products)))}
+        inputs = {EXAMPLES_INPUT: object_array(products_to_serialized(list(products)))}
     for name, array in inputs.items():
         request.inputs[name].CopyFrom(ndarray_to_tensor_proto(array))
     request.output_filter.extend(output_filter)
     return request
-
-
-def default_raw_input_names() -> list[str]:
-    """The serving_raw inputs prodcat exports (every raw feature but the label)."""
-    return sorted({F.ID, *F.TEXT_FIELDS, *F.LIST_FIELDS, F.IMAGE})
 
 
 # ----------------------------------------------------------------------------- typed answers
@@ -329,7 +296,7 @@ class PredictionClient:
     def build_request(self, products: Sequence[Product], signature_name: str | None = None, full_depth: bool = False) -> predict_pb2.PredictRequest:
         signature_name = signature_name or self.signature_name
         raw_names = self._raw_input_names() if signature_name == RAW_SIGNATURE else None
-        outputs = (*_PREDICTION_OUTPUTS, F.OUT_FULL_DEPTH if full_depth else F.OUT_DEPTH)
+        outputs = (*PREDICTION_OUTPUTS, F.OUT_FULL_DEPTH if full_depth else F.OUT_DEPTH)
         return build_predict_request(
             products, model_name=self.model_name, signature_name=signature_name, raw_input_names=raw_names,
             version=self.version, version_label=self.version_label, output_filter=outputs, list_width=self.list_width,

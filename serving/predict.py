@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
-import dataclasses
 import json
 import os
 import sys
@@ -18,10 +17,10 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
-from prodcat import features as F
-from prodcat.records import Product, RecordError, input_files, iter_products
+from prodcat.contract.signatures import RAW_SIGNATURE, Prediction, predictions_from_outputs, raw_inputs
+from prodcat.records import Product, RecordError
+from prodcat.readers import input_files, iter_products
 
 DEFAULT_BATCH_SIZE = 256
 
@@ -41,85 +40,6 @@ def resolve_model_dir(model_dir: str | os.PathLike) -> Path:
     return max(versions, key=lambda p: int(p.name))
 
 
-@dataclasses.dataclass(frozen=True)
-class LevelPrediction:
-    level: int
-    id: str
-    name: str
-    confidence: float
-
-
-@dataclasses.dataclass(frozen=True)
-class Prediction:
-    """One product's category as served: thresholded (or the full greedy path with full_depth)."""
-
-    id: str
-    category_id: str | None
-    category_path: str
-    levels: list[LevelPrediction]
-    depth: int
-
-    def to_json_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id, "category_id": self.category_id, "category_path": self.category_path,
-            "levels": [dataclasses.asdict(level) for level in self.levels], "depth": self.depth,
-        }
-
-
-def predictions_from_outputs(ids: list[str], outputs: dict[str, Any], full_depth: bool = False) -> list[Prediction]:
-    """Turns the model's output tensors (numpy) into `Prediction`s."""
-    level_ids = np.asarray(outputs[F.OUT_LEVEL_IDS])
-    level_names = np.asarray(outputs[F.OUT_LEVEL_NAMES])
-    confidences = np.asarray(outputs[F.OUT_LEVEL_CONFIDENCES])
-    depths = np.asarray(outputs[F.OUT_FULL_DEPTH if full_depth else F.OUT_DEPTH]).reshape(-1)
-    results = []
-    for row, product_id in enumerate(ids):
-        depth = int(depths[row])
-        levels = [
-            LevelPrediction(k + 1, _text(level_ids[row, k]), _text(level_names[row, k]), round(float(confidences[row, k]), 6))
-            for k in range(depth)
-        ]
-        results.append(Prediction(
-            id=product_id,
-            category_id=levels[-1].id if levels else None,
-            category_path=" > ".join(level.name for level in levels),
-            levels=levels,
-            depth=depth,
-        ))
-    return results
-
-
-def _normalized_image(data: bytes | None) -> bytes:
-    """The JPEG the model was trained on (see prodcat.images); an undecodable image counts as none."""
-    from prodcat.images import ImageError, normalize_image
-
-    if not data:
-        return b""
-    try:
-        return normalize_image(data)
-    except ImageError:
-        return b""
-
-
-def _text(value: Any) -> str:
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
-
-
-def raw_inputs(products: list[Product], input_names: Iterable[str]) -> dict[str, np.ndarray]:
-    """The `serving_raw` signature's inputs for a batch of products (list fields padded with '')."""
-    columns: dict[str, Any] = {}
-    for name in input_names:
-        if name in F.LIST_FIELDS:
-            values = [getattr(p, name) for p in products]
-            width = max(1, max(len(v) for v in values))
-            columns[name] = np.array([[s.encode() for s in v] + [b""] * (width - len(v)) for v in values], dtype=object)
-        elif name == F.IMAGE:
-            columns[name] = np.array([_normalized_image(p.image) for p in products], dtype=object)
-        else:
-            columns[name] = np.array([(getattr(p, name) or "").encode("utf-8") for p in products], dtype=object)
-    return columns
-
-
 class Predictor:
     """A loaded serving model; call `predict` on batches of products (from several threads at once
     if `parallel_calls` > 1: TensorFlow is then set to single-threaded ops, one call per core)."""
@@ -136,8 +56,6 @@ class Predictor:
             configure_tensorflow_threads(intra_op=1, inter_op=2 * parallel_calls)
         import tensorflow as tf
         import tensorflow_text  # noqa: F401  (the model's text encoder uses its SentencePiece ops)
-
-        from prodcat.trainer.signatures import RAW_SIGNATURE
 
         self._tf = tf
         self._model = tf.saved_model.load(str(self.model_dir))
@@ -191,6 +109,8 @@ def write_predictions(
     `parallel` batches are predicted at once, written in input order."""
     from tqdm import tqdm
 
+    from prodcat.contract.examples import TFRECORD_READERS  # imports TensorFlow: not at start-up
+
     output_path = Path(output_path)
     output_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = output_path.with_name(output_path.name + ".tmp")
@@ -198,7 +118,7 @@ def write_predictions(
 
     def products() -> Iterator[Product]:
         for path in input_files(input_path):
-            yield from iter_products(path, rejects)
+            yield from iter_products(path, rejects, extra_readers=TFRECORD_READERS)
 
     try:
         with tmp.open("w", encoding="utf-8") as out, tqdm(

@@ -8,9 +8,7 @@ from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-from prodcat.taxonomy import Taxonomy  # noqa: E402  (after the Keras switch)
+from prodcat.taxonomy import Taxonomy  # importing prodcat first selects Keras 2 for every test
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("PRODCAT_SHARED", REPO.parent / "shared"))

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from prodcat.records import read_products
+from prodcat.readers import read_products
 from prodcat.synth import (
     SynthConfig,
     ambiguous_pairs,

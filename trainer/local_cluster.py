@@ -155,7 +155,7 @@ def _start_attempt(
     procs: list[tuple[subprocess.Popen, Path]] = []
     for index in range(workers):
         log = run_dir / f"worker-{index}.log"
-        env = dict(os.environ, TF_CONFIG=tf_config(ports, index), TF_USE_LEGACY_KERAS="1")
+        env = dict(os.environ, TF_CONFIG=tf_config(ports, index))
         with log.open("w" if attempt == 1 else "a", encoding="utf-8") as handle:
             handle.write(f"{header} =====\n")
             handle.flush()

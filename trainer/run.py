@@ -16,6 +16,7 @@ from tfx_bsl.public import tfxio
 
 from prodcat import features as F
 from prodcat.config import Config, ModelConfig
+from prodcat.contract.signatures import ASSETS_EXTRA, CONFIG_ASSET, RAW_SIGNATURE, TAXONOMY_ASSET, WARMUP_PRODUCTS
 from prodcat.module_config import ModuleConfig
 from prodcat.trainer import distribution
 from prodcat.trainer.decoding import model_decoder
@@ -27,6 +28,7 @@ from prodcat.trainer.model import (
 )
 from prodcat.trainer.sampling import SAMPLING_POWER, resample_by_category, target_distribution
 from prodcat.trainer.signatures import make_signatures, save_serving_model
+from prodcat.trainer.warmup import write_warmup_requests
 
 if TYPE_CHECKING:  # a training worker need not import TFX's components (minutes of a restart on a busy host)
     from tfx import v1 as tfx
@@ -347,7 +349,7 @@ def train_job(job: TrainingJob, dataset_factory=tfrecord_dataset_factory, worker
     save_serving_model(model, export_dir, signatures)
     if chief:
         _write_assets(export_dir, module_config, summary)
-        _write_warmup(export_dir)
+        _write_warmup(export_dir, signatures)
     if worker_index is not None:
         _write_digest(job.model_run_dir, worker_index, model)
     elif not chief:
@@ -394,23 +396,21 @@ def _write_digest(model_run_dir: str, worker_index: int, model: tf.keras.Model) 
         handle.write(json.dumps(record))
 
 
-def _write_warmup(export_dir: str) -> None:
+def _write_warmup(export_dir: str, signatures: dict) -> None:
     """TF Serving replays assets.extra/tf_serving_warmup_requests on load: no slow first request."""
     if "://" in export_dir:  # the warm-up writer works on local paths; cluster exports skip it
         _LOG.info("no warm-up requests written for remote export %s", export_dir)
         return
-    from prodcat.serving.warmup import WARMUP_PRODUCTS, write_warmup_requests
-
-    write_warmup_requests(export_dir, list(WARMUP_PRODUCTS))
+    write_warmup_requests(export_dir, WARMUP_PRODUCTS, sorted(signatures[RAW_SIGNATURE].structured_input_signature[1]))
 
 
 def _write_assets(export_dir: str, module_config: ModuleConfig, summary: dict) -> None:
     """The taxonomy and thresholds travel with the model (assets.extra), for tools and audits."""
-    extra = os.path.join(export_dir, "assets.extra")
+    extra = os.path.join(export_dir, ASSETS_EXTRA)
     tf.io.gfile.makedirs(extra)
-    with tf.io.gfile.GFile(os.path.join(extra, "taxonomy.txt"), "w") as handle:
+    with tf.io.gfile.GFile(os.path.join(extra, TAXONOMY_ASSET), "w") as handle:
         handle.write(module_config.taxonomy().to_google_text())
-    with tf.io.gfile.GFile(os.path.join(extra, "prodcat_config.json"), "w") as handle:
+    with tf.io.gfile.GFile(os.path.join(extra, CONFIG_ASSET), "w") as handle:
         handle.write(module_config.config.model_dump_json(indent=2))
     with tf.io.gfile.GFile(os.path.join(extra, TRAINING_SUMMARY), "w") as handle:
         handle.write(json.dumps(summary, indent=2))

@@ -15,11 +15,8 @@ import tensorflow_text  # noqa: F401  (registers the SentencePiece ops the Trans
 import tensorflow_transform as tft
 
 from prodcat import features as F
+from prodcat.contract.signatures import EXAMPLES_SIGNATURE, RAW_SIGNATURE, TRANSFORM_SIGNATURE
 from prodcat.trainer.decoding import HierarchicalDecoder
-
-RAW_SIGNATURE = "serving_raw"
-EXAMPLES_SIGNATURE = "serving_default"
-TRANSFORM_SIGNATURE = "transform_features"
 
 
 def serving_feature_spec(tft_output: tft.TFTransformOutput) -> dict[str, Any]:

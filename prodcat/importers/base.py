@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from prodcat import features as F
-from prodcat.records import Product, RecordError, product_from_mapping, write_jsonl
+from prodcat.records import Product, RecordError, product_from_mapping
+from prodcat.readers import write_jsonl
 from prodcat.taxonomy import PATH_SEPARATOR, Taxonomy
 
 PRODUCTS_FILE = "products.jsonl"

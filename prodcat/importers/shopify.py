@@ -26,7 +26,8 @@ from pathlib import Path
 
 from prodcat import features as F
 from prodcat.importers.base import ImportResult, ResultBuilder, find_file, read_csv_header
-from prodcat.records import RecordError, iter_products
+from prodcat.records import RecordError
+from prodcat.readers import iter_products
 from prodcat.shopify_csv import is_shopify_export
 from prodcat.taxonomy import Category, Taxonomy, load_taxonomy
 

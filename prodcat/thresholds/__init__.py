@@ -5,10 +5,10 @@
 - `calibration`: per-level temperature scaling fitted on the eval split;
 - `tuning`: both together over a model's eval predictions: the tuned `ThresholdConfig`, achieved
   precision/coverage per target and per sensitive slice, precision-coverage curves per level;
-- `model` (TensorFlow): a trained model's eval predictions, re-export with new thresholds;
-- `runs`: a finished run's model and eval split from ML Metadata (`prodcat tune-thresholds`).
 
-The pipeline component is `prodcat.components.threshold_tuner`.
+A trained model's eval predictions and its re-export with new thresholds are
+`prodcat.trainer.retune`; a finished run's model and eval split, `prodcat.reporting.tuning`
+(`prodcat tune-thresholds`); the pipeline component is `prodcat.components.threshold_tuner`.
 """
 
 from prodcat.thresholds.search import ThresholdTuningError, TuningData

@@ -1,7 +1,7 @@
 """Threshold tuning end to end, without TensorFlow: eval predictions in, tuned ThresholdConfig and a
 report out (achieved precision/coverage per target, per sensitive slice, precision-coverage curves).
 
-`prodcat.thresholds.model` produces the `EvalPredictions` from a trained model; the CLI
+`prodcat.trainer.retune` produces the `EvalPredictions` from a trained model; the CLI
 (`prodcat tune-thresholds`) and the pipeline's ThresholdTuner both call `tune`.
 
 The achieved figures are measured on the split the thresholds were chosen on, so they are a little

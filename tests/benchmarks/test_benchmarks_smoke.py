@@ -108,7 +108,7 @@ def test_serving_benchmark_smoke(demo_run) -> None:
 
 @pytest.mark.slow
 def test_replayed_model_server_answers_without_the_model_and_says_so(demo_run) -> None:
-    from prodcat.records import read_products
+    from prodcat.readers import read_products
     from prodcat.serving.client import PredictionClient
     from prodcat.serving.predict import Predictor
 

@@ -19,7 +19,7 @@ if str(REPO) not in sys.path:  # `benchmarks` is a top-level package of the repo
 from benchmarks import quality, splits  # noqa: E402
 from benchmarks.peers import FastTextFlat, HiClassLCPPN, TextSpec, TfidfFlat, ZeroShotUSE, category_text  # noqa: E402
 from prodcat.components.hierarchical_metrics import HierarchicalCounts  # noqa: E402
-from prodcat.records import Product  # noqa: E402
+from prodcat.records import Product
 from prodcat.synth import SynthConfig, generate  # noqa: E402
 from prodcat.taxonomy import Taxonomy  # noqa: E402
 

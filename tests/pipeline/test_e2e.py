@@ -16,7 +16,7 @@ from prodcat.config import Config
 from prodcat.pipeline import local_runner
 from prodcat.reporting.summary import latest_run_summary
 from prodcat.serving.predict import Predictor, predict_file, resolve_model_dir
-from prodcat.records import read_products
+from prodcat.readers import read_products
 from prodcat.taxonomy import Taxonomy
 
 pytestmark = pytest.mark.e2e

@@ -269,7 +269,7 @@ def test_killed_executions_end_failed_and_their_partial_output_is_never_consumed
 
 @pytest.mark.e2e
 def test_final_run_blesses_and_pushes_a_loadable_model(faulted: FaultedRuns, google_taxonomy) -> None:
-    from prodcat.records import read_products
+    from prodcat.readers import read_products
     from prodcat.reporting.summary import latest_run_summary
     from prodcat.serving.predict import Predictor
 

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from prodcat.records import Product, write_jsonl
-from prodcat.serving.predict import LevelPrediction, Prediction, map_in_order, write_predictions
+from prodcat.records import Product
+from prodcat.readers import write_jsonl
+from prodcat.contract.signatures import LevelPrediction, Prediction
+from prodcat.serving.predict import map_in_order, write_predictions
 from prodcat.serving.tf_threads import available_cpus, configure_tensorflow_threads
 
 

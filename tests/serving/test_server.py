@@ -34,7 +34,8 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from prodcat.records import Product, read_products
+from prodcat.records import Product
+from prodcat.readers import read_products
 from prodcat.serving.client import (
     PredictionClient,
     PredictionError,
@@ -46,7 +47,9 @@ from prodcat.serving.client import (
     ndarray_to_tensor_proto,
     tensor_proto_to_ndarray,
 )
-from prodcat.serving.predict import Prediction, Predictor, resolve_model_dir
+from prodcat.contract.signatures import Prediction
+from prodcat.images import normalize_image
+from prodcat.serving.predict import Predictor, resolve_model_dir
 from prodcat.serving.server import (
     BatchQueue,
     ModelServer,
@@ -59,7 +62,8 @@ from prodcat.serving.server import (
     serve,
     ssl_config_class,
 )
-from prodcat.serving.warmup import read_warmup_requests, write_warmup_requests
+from prodcat.serving.warmup import read_signature_defs, read_warmup_requests
+from prodcat.trainer.warmup import write_warmup_requests
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -130,12 +134,20 @@ def test_tensor_codec_round_trips_and_rejects_bad_protos() -> None:
     assert not tensor_proto_to_ndarray(zeros, max_bytes=4000).any()
 
 
-def test_raw_requests_pad_list_fields_to_a_fixed_width() -> None:
-    products = [Product("a", "A", tags=["x"]), Product("b", "B", tags=[f"t{i}" for i in range(20)], image=b"\x89PNG")]
+def test_raw_requests_pad_list_fields_and_re_encode_images_as_ingestion_does() -> None:
+    import io
+
+    from PIL import Image
+
+    png = io.BytesIO()
+    Image.new("RGB", (8, 8), (200, 30, 30)).save(png, format="PNG")
+    products = [Product("a", "A", tags=["x"], image=b"\x89PNG"),
+                Product("b", "B", tags=[f"t{i}" for i in range(20)], image=png.getvalue())]
     request = build_predict_request(products, raw_input_names=["id", "image", "tags", "title"])
     tags = tensor_proto_to_ndarray(request.inputs["tags"])
     assert tags.shape == (2, 32) and tags[0, 0] == b"x" and tags[0, 1] == b"" and tags[1, 19] == b"t19"
-    assert tensor_proto_to_ndarray(request.inputs["image"]).tolist() == [b"", b"\x89PNG"]
+    # the JPEG ExampleGen would have stored; an undecodable image travels as none, as in `prodcat predict`
+    assert tensor_proto_to_ndarray(request.inputs["image"]).tolist() == [b"", normalize_image(png.getvalue())]
     assert tensor_proto_to_ndarray(build_predict_request(products[:1], raw_input_names=["tags"]).inputs["tags"]).shape == (1, 16)
 
 
@@ -453,7 +465,7 @@ def test_grpc_over_tls_and_mutual_tls_refuses_the_wrong_clients(tmp_path: Path) 
 
 def test_client_cli_tls_flags(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     from prodcat import cli
-    from prodcat.records import write_jsonl
+    from prodcat.readers import write_jsonl
 
     args = cli.build_parser().parse_args(["client", "--input", "in.jsonl", "--output", "out.jsonl", "--tls-ca-cert", "ca.pem",
                                           "--tls-client-cert", "c.pem", "--tls-client-key", "c.key", "--tls-server-name", "x.test"])
@@ -528,7 +540,8 @@ def expected(demo_run, products) -> dict[bool, list[Prediction]]:
 @pytest.fixture(scope="module")
 def base_copy(demo_run, tmp_path_factory: pytest.TempPathFactory, products) -> Path:
     base = _hardlink_copy(demo_run.serving_base, tmp_path_factory.mktemp("serving") / "prodcat")
-    write_warmup_requests(resolve_model_dir(base), products[:8])
+    version = resolve_model_dir(base)
+    write_warmup_requests(version, products[:8], sorted(read_signature_defs(version)["serving_raw"].inputs))
     return base
 
 
@@ -656,7 +669,7 @@ def _instance(p: Product, width: int = 8) -> dict:
 
 @pytest.mark.slow
 def test_rest_predict_rows_and_columns_equal_the_predictor(server: ModelServer, products, expected) -> None:
-    from prodcat.serving.predict import predictions_from_outputs
+    from prodcat.contract.signatures import predictions_from_outputs
 
     ids = [p.id for p in products]
     status, rows = _rest_post(server, "/v1/models/prodcat:predict", {"signature_name": "serving_raw", "instances": [_instance(p) for p in products]})
@@ -810,7 +823,7 @@ def test_malformed_requests_get_the_right_status_codes_and_the_server_keeps_serv
 @pytest.mark.slow
 def test_mutual_tls_clients_get_the_predictors_answers(base_copy: Path, tmp_path: Path, products, expected, capsys) -> None:
     from prodcat import cli
-    from prodcat.records import write_jsonl
+    from prodcat.readers import write_jsonl
 
     files = _tls_files(tmp_path)
     options = ServerOptions(model_base_path=str(base_copy), port=portpicker.pick_unused_port(),

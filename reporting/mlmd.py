@@ -161,3 +161,52 @@ class LineageView:
 
 OUTPUT_EVENTS = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
 INPUT_EVENTS = (metadata_store_pb2.Event.INPUT, metadata_store_pb2.Event.DECLARED_INPUT)
+FINISHED_STATES = (metadata_store_pb2.Execution.COMPLETE, metadata_store_pb2.Execution.CACHED)
+
+
+# ----------------------------------------------------------------------------- store queries
+def node_executions(store: metadata_store.MetadataStore, node_id: str) -> list[metadata_store_pb2.Execution]:
+    """Finished executions of a pipeline node (any pipeline in the store), newest first."""
+    executions = []
+    for context in store.get_contexts_by_type("node"):
+        if context.name.split(".", 1)[-1] == node_id:
+            executions += [e for e in store.get_executions_by_context(context.id) if e.last_known_state in FINISHED_STATES]
+    return sorted(executions, key=lambda e: (e.create_time_since_epoch, e.id), reverse=True)
+
+
+def execution_artifacts(store: metadata_store.MetadataStore, execution_id: int,
+                        output: bool) -> dict[str, list[metadata_store_pb2.Artifact]]:
+    """An execution's output (or input) artifacts by the component's key (`model`, `examples`, ...)."""
+    kinds = OUTPUT_EVENTS if output else INPUT_EVENTS
+    events = [e for e in store.get_events_by_execution_ids([execution_id]) if e.type in kinds]
+    by_id = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in events])}
+    out: dict[str, list[metadata_store_pb2.Artifact]] = {}
+    for event in events:
+        key = event.path.steps[0].key if event.path.steps else ""
+        out.setdefault(key, []).append(by_id[event.artifact_id])
+    return out
+
+
+def producer_of(store: metadata_store.MetadataStore,
+                artifact_id: int) -> tuple[metadata_store_pb2.Execution | None, str]:
+    """The execution that output an artifact, and its node id ((None, "") for an imported one)."""
+    events = [e for e in store.get_events_by_artifact_ids([artifact_id]) if e.type in OUTPUT_EVENTS]
+    if not events:
+        return None, ""
+    execution = store.get_executions_by_id([events[0].execution_id])[0]
+    node = next((c.name.split(".", 1)[-1] for c in store.get_contexts_by_execution(execution.id) if c.type == "node"), "")
+    return execution, node
+
+
+def consumers_of(store: metadata_store.MetadataStore, artifact_id: int) -> list[metadata_store_pb2.Execution]:
+    ids = [e.execution_id for e in store.get_events_by_artifact_ids([artifact_id]) if e.type in INPUT_EVENTS]
+    return store.get_executions_by_id(ids) if ids else []
+
+
+def split_files(store: metadata_store.MetadataStore, artifact: metadata_store_pb2.Artifact, split: str) -> list[str]:
+    """The files of one split of an Examples artifact, where TFX's own `get_split_uri` puts them."""
+    from tfx.types import artifact_utils
+
+    [artifact_type] = store.get_artifact_types_by_id([artifact.type_id])
+    split_uri = artifact_utils.get_split_uri([artifact_utils.deserialize_artifact(artifact_type, artifact)], split)
+    return sorted(str(p) for p in Path(split_uri).glob("*") if p.is_file())

@@ -161,9 +161,10 @@ def find_run_artifacts(metadata_path: str | os.PathLike, run_id: str | None = No
 
 
 def _model_dir(model_uris: Sequence[str], pushed: str | None) -> str | None:
+    from tfx.utils import path_utils
+
     for uri in model_uris:
-        serving = Path(uri, "Format-Serving")
-        for candidate in (serving, Path(uri)):
+        for candidate in (Path(path_utils.serving_model_path(uri)), Path(uri)):
             if (candidate / "saved_model.pb").is_file():
                 return str(candidate)
     if pushed and Path(pushed, "saved_model.pb").is_file():

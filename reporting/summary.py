@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from ml_metadata.metadata_store import metadata_store
-from ml_metadata.proto import metadata_store_pb2
 
 from prodcat.components.hierarchical_metrics import METRIC_NAME
-from prodcat.reporting.mlmd import STATE_NAMES
+from prodcat.reporting.mlmd import OUTPUT_EVENTS, STATE_NAMES, open_store, sqlite_connection_config
 
 
 # The artifact worth pointing a user at, per component (first match wins).
@@ -73,19 +72,9 @@ class RunSummary:
         return next((c for c in self.components if c.node_id == node_id), None)
 
 
-def open_store(metadata_path: str | Path, read_only: bool = True) -> metadata_store.MetadataStore:
-    config = metadata_store_pb2.ConnectionConfig()
-    config.sqlite.filename_uri = str(metadata_path)
-    config.sqlite.connection_mode = (
-        metadata_store_pb2.SqliteMetadataSourceConfig.READONLY if read_only
-        else metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
-    )
-    return metadata_store.MetadataStore(config)
-
-
 def latest_run_summary(metadata_path: str | Path, run_id: str | None = None) -> RunSummary:
     """Summary of `run_id`, or of the newest pipeline run in the store."""
-    store = open_store(metadata_path)
+    store = open_store(sqlite_connection_config(metadata_path))
     runs = store.get_contexts_by_type("pipeline_run")
     if not runs:
         raise LookupError(f"no pipeline runs recorded in {metadata_path}")
@@ -135,7 +124,7 @@ def latest_run_summary(metadata_path: str | Path, run_id: str | None = None) -> 
 
 def _outputs(store: metadata_store.MetadataStore, execution_id: int) -> dict[str, list[str]]:
     events = [e for e in store.get_events_by_execution_ids([execution_id])
-              if e.type in (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)]
+              if e.type in OUTPUT_EVENTS]
     artifacts = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in events])}
     out: dict[str, list[str]] = {}
     for event in events:

@@ -16,9 +16,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import yaml
+from tfx.utils import path_utils
 
 from prodcat.config import Config, ThresholdConfig, load_config
-from prodcat.reporting.mlmd import open_store, sqlite_connection_config
+from prodcat.reporting.mlmd import (
+    consumers_of,
+    execution_artifacts,
+    node_executions,
+    open_store,
+    producer_of,
+    split_files,
+    sqlite_connection_config,
+)
 from prodcat.thresholds.search import ThresholdTuningError
 from prodcat.thresholds.tuning import tune
 
@@ -46,62 +55,6 @@ class RunArtifacts:
         return str(Path(self.pushed_version_dir).parent) if self.pushed_version_dir else None
 
 
-# ----------------------------------------------------------------------------- ML Metadata
-def _finished(execution) -> bool:  # noqa: ANN001
-    from ml_metadata.proto import metadata_store_pb2
-
-    return execution.last_known_state in (metadata_store_pb2.Execution.COMPLETE, metadata_store_pb2.Execution.CACHED)
-
-
-def _node_executions(store, node_id: str) -> list:  # noqa: ANN001
-    """Finished executions of a pipeline node (any pipeline in the store), newest first."""
-    executions = []
-    for context in store.get_contexts_by_type("node"):
-        if context.name.split(".", 1)[-1] == node_id:
-            executions += [e for e in store.get_executions_by_context(context.id) if _finished(e)]
-    return sorted(executions, key=lambda e: (e.create_time_since_epoch, e.id), reverse=True)
-
-
-def _artifacts(store, execution_id: int, output: bool) -> dict[str, list]:  # noqa: ANN001
-    from ml_metadata.proto import metadata_store_pb2
-
-    kinds = ((metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT) if output
-             else (metadata_store_pb2.Event.INPUT, metadata_store_pb2.Event.DECLARED_INPUT))
-    events = [e for e in store.get_events_by_execution_ids([execution_id]) if e.type in kinds]
-    by_id = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in events])}
-    out: dict[str, list] = {}
-    for event in events:
-        key = event.path.steps[0].key if event.path.steps else ""
-        out.setdefault(key, []).append(by_id[event.artifact_id])
-    return out
-
-
-def _producer(store, artifact_id: int):  # noqa: ANN001, ANN202
-    from ml_metadata.proto import metadata_store_pb2
-
-    events = [e for e in store.get_events_by_artifact_ids([artifact_id])
-              if e.type in (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)]
-    if not events:
-        return None, ""
-    execution = store.get_executions_by_id([events[0].execution_id])[0]
-    node = next((c.name.split(".", 1)[-1] for c in store.get_contexts_by_execution(execution.id) if c.type == "node"), "")
-    return execution, node
-
-
-def _consumers(store, artifact_id: int) -> list:  # noqa: ANN001
-    from ml_metadata.proto import metadata_store_pb2
-
-    ids = [e.execution_id for e in store.get_events_by_artifact_ids([artifact_id])
-           if e.type in (metadata_store_pb2.Event.INPUT, metadata_store_pb2.Event.DECLARED_INPUT)]
-    return store.get_executions_by_id(ids) if ids else []
-
-
-def _serving_dir(model_uri: str) -> str:
-    from tfx.utils import path_utils
-
-    return path_utils.serving_model_path(model_uri)
-
-
 def find_run_artifacts(output_dir: str | os.PathLike) -> RunArtifacts:
     """The model to tune, its Transform graph and its eval split, for a finished run's output dir."""
     output = Path(output_dir).expanduser().resolve()
@@ -113,54 +66,53 @@ def find_run_artifacts(output_dir: str | os.PathLike) -> RunArtifacts:
     store = open_store(sqlite_connection_config(metadata))  # read-only; one-line error on a broken store
 
     model, pushed_dir = None, None
-    for execution in _node_executions(store, "Pusher"):
-        outputs = _artifacts(store, execution.id, output=True)
+    for execution in node_executions(store, "Pusher"):
+        outputs = execution_artifacts(store, execution.id, output=True)
         pushed = (outputs.get("pushed_model") or [None])[0]
         if pushed is not None and pushed.custom_properties["pushed"].int_value:
-            model = (_artifacts(store, execution.id, output=False).get("model") or [None])[0]
+            model = (execution_artifacts(store, execution.id, output=False).get("model") or [None])[0]
             pushed_dir = pushed.custom_properties["pushed_destination"].string_value or None
             if model is not None:
                 break
     if model is None:
         for node, key in (("ThresholdTuner", "tuned_model"), ("Trainer", "model")):
-            for execution in _node_executions(store, node):
-                model = (_artifacts(store, execution.id, output=True).get(key) or [None])[0]
+            for execution in node_executions(store, node):
+                model = (execution_artifacts(store, execution.id, output=True).get(key) or [None])[0]
                 if model is not None:
                     break
             if model is not None:
                 break
     if model is None:
         raise RunError(f"{output}: the run has no trained model (did its Trainer finish?)")
-    model_dir = _serving_dir(model.uri)
+    model_dir = path_utils.serving_model_path(model.uri)
     if not Path(model_dir, "saved_model.pb").exists():
         raise RunError(f"{output}: the run's model {model_dir} is missing (artifacts deleted?)")
 
-    producer, node = _producer(store, model.id)
-    inputs = _artifacts(store, producer.id, output=False) if producer is not None else {}
+    producer, node = producer_of(store, model.id)
+    inputs = execution_artifacts(store, producer.id, output=False) if producer is not None else {}
     transform = (inputs.get("transform_graph") or [None])[0]
     if transform is None and "model" in inputs:  # a tuned model: its Trainer read the Transform graph
-        trainer, _ = _producer(store, inputs["model"][0].id)
-        transform = (_artifacts(store, trainer.id, output=False).get("transform_graph") or [None])[0] if trainer else None
+        trainer, _ = producer_of(store, inputs["model"][0].id)
+        transform = (execution_artifacts(store, trainer.id, output=False).get("transform_graph") or [None])[0] if trainer else None
     if transform is None:
         raise RunError(f"{output}: cannot find the Transform graph the model {model_dir} was trained with")
 
     examples = None
-    for consumer in sorted(_consumers(store, model.id), key=lambda e: e.id, reverse=True):
-        consumer_inputs = _artifacts(store, consumer.id, output=False)
+    for consumer in sorted(consumers_of(store, model.id), key=lambda e: e.id, reverse=True):
+        consumer_inputs = execution_artifacts(store, consumer.id, output=False)
         if consumer_inputs.get("examples") and (consumer_inputs.get("model") or [None])[0] is not None \
                 and consumer_inputs["model"][0].id == model.id:
             examples = consumer_inputs["examples"][0]
             break
     if examples is None:
-        transform_run, _ = _producer(store, transform.id)
+        transform_run, _ = producer_of(store, transform.id)
         if transform_run is not None:
-            examples = (_artifacts(store, transform_run.id, output=False).get("examples") or [None])[0]
+            examples = (execution_artifacts(store, transform_run.id, output=False).get("examples") or [None])[0]
     if examples is None:
         raise RunError(f"{output}: cannot find the examples the model {model_dir} was evaluated on")
-    split = Path(examples.uri, f"Split-{EVAL_SPLIT}")
-    files = sorted(str(p) for p in split.glob("*") if p.is_file())
+    files = split_files(store, examples, EVAL_SPLIT)
     if not files:
-        raise RunError(f"{output}: the eval split {split} has no files")
+        raise RunError(f"{output}: the eval split of {examples.uri} has no files")
     return RunArtifacts(output, model_dir, pushed_dir, transform.uri, files, node or "Trainer")
 
 

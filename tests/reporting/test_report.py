@@ -163,9 +163,11 @@ def test_worst_categories_and_mistakes(tiny_google: Taxonomy) -> None:
 def _empty_store(path: Path) -> None:
     from ml_metadata.proto import metadata_store_pb2
 
-    from prodcat.reporting.summary import open_store
+    from ml_metadata.metadata_store import metadata_store
 
-    store = open_store(path, read_only=False)
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = str(path)
+    store = metadata_store.MetadataStore(config)
     type_id = store.put_context_type(metadata_store_pb2.ContextType(name="pipeline_run"))
     store.put_contexts([metadata_store_pb2.Context(type_id=type_id, name="run-without-evaluation")])
 

@@ -136,6 +136,20 @@ def write_predictions(
     return count
 
 
+def check_input(input_path: str | os.PathLike, skip_bad_records: bool = False) -> None:
+    """Fails in seconds, before the model loads, on what would fail after it: a missing path, an
+    unsupported format, a file whose first record is bad (unless bad records are skipped), or input
+    without a single product. Reads at most the first record of each file."""
+    from prodcat.contract.examples import TFRECORD_READERS  # imports TensorFlow: not at start-up
+
+    found = False
+    for path in input_files(input_path):
+        first = next(iter_products(path, [] if skip_bad_records else None, extra_readers=TFRECORD_READERS), None)
+        found = found or first is not None
+    if not found:
+        raise RecordError(str(input_path), None, None, "no products to predict")
+
+
 def predict_file(
     model_dir: str | os.PathLike, input_path: str | os.PathLike, output_path: str | os.PathLike,
     full_depth: bool = False, batch_size: int = DEFAULT_BATCH_SIZE, progress: bool = True,
@@ -145,6 +159,7 @@ def predict_file(
     `parallel_calls` model calls at once (default: one per available core)."""
     from prodcat.serving.tf_threads import available_cpus
 
+    check_input(input_path, skip_bad_records=rejects is not None)
     predictor = Predictor(model_dir, parallel_calls or available_cpus())
     return write_predictions(input_path, output_path, lambda batch: predictor.predict(batch, full_depth),
                              batch_size, progress, rejects, predictor.parallel_calls)

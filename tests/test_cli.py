@@ -60,6 +60,26 @@ def test_predict_with_a_missing_model_is_a_clean_error(tmp_path: Path, capsys: p
     assert not (tmp_path / "o.jsonl").exists()
 
 
+@pytest.mark.parametrize(("input_name", "content", "message"), [
+    ("missing.jsonl", None, "file not found"),
+    ("p.xlsx", "id,title\n", "unsupported format '.xlsx'"),
+    ("p.jsonl", '{"id": "a", "title": ""}\n', "field 'title' is missing or empty"),
+    ("p.jsonl", "", "no products to predict"),
+])
+def test_predict_checks_its_input_before_loading_the_model(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                           input_name: str, content: str | None, message: str) -> None:
+    """A broken model directory would fail the load: the input's error must come first."""
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "saved_model.pb").write_bytes(b"not a SavedModel")
+    if content is not None:
+        (tmp_path / input_name).write_text(content, encoding="utf-8")
+    code = main(["predict", "--model", str(model), "--input", str(tmp_path / input_name), "--output", str(tmp_path / "o.jsonl")])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err, err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "o.jsonl").exists()
+
+
 def test_import_writes_canonical_products(tmp_path: Path) -> None:
     src = tmp_path / "products_export.csv"
     src.write_text("Handle,Title,Body (HTML),Vendor,Type,Tags,Google Shopping / Google Product Category\n"

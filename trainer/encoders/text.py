@@ -103,6 +103,15 @@ def truncate_texts(texts: tf.Tensor, max_chars: int = MAX_TEXT_CHARS) -> tf.Tens
     return tf.strings.substr(texts, 0, max_chars, unit="UTF8_CHAR")
 
 
+def _repeat_index(repeats: tf.Tensor) -> tf.Tensor:
+    """The source index of each element of `tf.repeat(x, repeats)` (1-D): `tf.gather(x, ...)` is that repeat.
+
+    `tf.repeat` builds a [len(x), max(repeats)] mask and tiling, so one long run in a batch of many
+    pieces costs their product; this costs the output's length.
+    """
+    return tf.searchsorted(tf.cumsum(repeats), tf.range(tf.reduce_sum(repeats), dtype=repeats.dtype), side="right")
+
+
 def _check_max_chars(max_chars: int) -> int:
     if isinstance(max_chars, bool) or not isinstance(max_chars, int) or max_chars < 1:
         raise ValueError(f"text encoder setting `max_chars` must be an integer >= 1, got {max_chars!r}")
@@ -258,8 +267,9 @@ class UniversalSentenceEncoderMultilingual(tf.Module):
         repeats = tf.where(tf.equal(ids, _UNK_ID), chars, tf.ones_like(chars))
         if self.max_tokens is not None:  # pieces past max_tokens are dropped below: never expand beyond it
             repeats = tf.minimum(repeats, self.max_tokens)
-        ids = tf.repeat(ids, repeats)
-        row_ids = tf.repeat(tf.cast(pieces.value_rowids(), tf.int32), repeats)
+        source = _repeat_index(repeats)
+        ids = tf.gather(ids, source)
+        row_ids = tf.gather(tf.cast(pieces.value_rowids(), tf.int32), source)
         batch = tf.size(texts)
         lengths = tf.math.bincount(row_ids, minlength=batch, maxlength=batch)
         # position of each piece in its text; pieces past max_tokens are dropped
@@ -305,7 +315,7 @@ class UniversalSentenceEncoderMultilingual(tf.Module):
         n = tf.size(ids)
         lengths = row_splits[1:] - row_splits[:-1]
         batch = tf.size(lengths)
-        row_ids = tf.repeat(tf.range(batch), lengths)
+        row_ids = _repeat_index(lengths)  # tf.repeat(tf.range(batch), lengths)
         distinct, of_token = tf.unique(ids)
         n_distinct = tf.size(distinct)
 

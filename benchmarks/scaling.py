@@ -27,10 +27,11 @@ import sys
 import time
 from pathlib import Path
 
+from prodcat.components import nodes
+
 from .quality import REPO, SHARED, git_state, machine, versions
 
-COMPONENTS = ("ProductExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "Transform", "Trainer",
-              "Evaluator", "Pusher")
+COMPONENTS = tuple(n for n in nodes.PIPELINE_ORDER if n != nodes.THRESHOLD_TUNER)
 
 
 def run_once(size: int, workers: int, epochs: int, taxonomy: str, work: Path) -> dict:

@@ -32,9 +32,9 @@ from tfx import v1 as tfx
 from tfx.types import artifact as tfx_artifact
 from tfx.types import standard_artifacts
 
+from prodcat.components import nodes
 from prodcat.module_config import DOMAIN_CODE
 
-TUNER_ID = "ThresholdTuner"
 # The sources the tuned model depends on (beyond its inputs): the search, the re-export (the
 # Trainer's signatures and decoder) and this component.
 TUNER_CODE = (*DOMAIN_CODE, "prodcat/thresholds/*.py", "trainer/**/*.py", "components/threshold_tuner.py")
@@ -80,7 +80,7 @@ def ThresholdTuner(  # noqa: N802 (a TFX component class name)
         handle.write(json.dumps(details, indent=2))
     logging.getLogger("prodcat.thresholds").info("%s", format_result(result))
     if not result.reached:
-        raise ThresholdTuningError(f"{TUNER_ID}: {result.message}")
+        raise ThresholdTuningError(f"{nodes.THRESHOLD_TUNER}: {result.message}")
     retune.export_model(trained, result.thresholds, path_utils.serving_model_dir(tuned_model.uri), details)
     for artifact in (tuned_model, report):
         artifact.set_float_custom_property("target_precision", result.target_precision)

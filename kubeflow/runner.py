@@ -77,13 +77,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from prodcat.components.nodes import SCHEMA_GEN, TRAINER
 from prodcat.config import BeamConfig, Config, Resources, load_config
 
 _LOG = logging.getLogger(__name__)
 
 DATA_ROOT_PARAM = "data_root"
 TRAINER_CONFIG_PARAM = "trainer_config"
-TRAINER_ID = "Trainer"
 KFP_GPU_RESOURCE = "nvidia.com/gpu"
 GKE_ACCELERATOR_LABEL = "cloud.google.com/gke-accelerator"
 KUBERNETES_PLATFORM = "kubernetes"
@@ -152,7 +152,7 @@ def resources_for(config: Config, component_id: str) -> Resources:
     cluster = config.cluster
     if component_id in cluster.component_resources:
         return cluster.component_resources[component_id]
-    if component_id == TRAINER_ID:
+    if component_id == TRAINER:
         return cluster.trainer_resources
     return cluster.default_resources
 
@@ -196,7 +196,7 @@ def cluster_roots(config: Config) -> tuple[str, str]:
 def worker_pool_specs(config: Config, vertex: VertexTraining) -> list[dict[str, Any]]:
     """Vertex CustomJob pools: pool 0 is the chief (1 replica), pool 1 the other workers."""
     machine: dict[str, Any] = {"machine_type": vertex.machine_type}
-    gpu = accelerator(resources_for(config, TRAINER_ID), vertex=True)
+    gpu = accelerator(resources_for(config, TRAINER), vertex=True)
     if gpu:
         machine["accelerator_type"], machine["accelerator_count"] = gpu
     pool = {"machine_spec": machine, "container_spec": {"image_uri": config.cluster.image}}
@@ -262,7 +262,7 @@ def compile_pipeline(
         raise ValueError(f"cluster.component_resources names no component: {sorted(unknown)} (components: {sorted(nodes)})")
 
     _stage_schema(nodes, pipeline_root)
-    trainer_param = _parameterize_trainer(nodes[TRAINER_ID], config, vertex)
+    trainer_param = _parameterize_trainer(nodes[TRAINER], config, vertex)
     expected = _attach_resources(nodes, config, on_vertex)
 
     runner = kubeflow_v2_dag_runner.KubeflowV2DagRunner(
@@ -307,7 +307,7 @@ def _attach_resources(nodes: Mapping[str, Any], config: Config, on_vertex: bool)
         wanted = resources_for(config, node_id)
         if on_vertex and wanted.node_selector:
             _LOG.warning("%s: Vertex has no node selectors; %s is not used", node_id, dict(wanted.node_selector))
-        if on_vertex and node_id == TRAINER_ID:
+        if on_vertex and node_id == TRAINER:
             wanted = config.cluster.default_resources
         expected[node_id] = wanted
         node.with_platform_config(resource_spec(wanted, on_vertex))
@@ -316,7 +316,7 @@ def _attach_resources(nodes: Mapping[str, Any], config: Config, on_vertex: bool)
 
 def _stage_schema(nodes: Mapping[str, Any], pipeline_root: str) -> None:
     """Points ImportSchemaGen at a staged copy of the curated schema (the checkout's path is local)."""
-    node = nodes.get("ImportSchemaGen")
+    node = nodes.get(SCHEMA_GEN)
     if node is None:
         return
     source = node.exec_properties["schema_file"]

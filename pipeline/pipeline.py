@@ -18,7 +18,7 @@ from tfx.dsl.components.base import executor_spec
 from tfx.proto import example_gen_pb2
 
 from prodcat import features as F
-from prodcat.components import atomic_pusher, hierarchical_metrics, product_example_gen, threshold_tuner
+from prodcat.components import atomic_pusher, hierarchical_metrics, nodes, product_example_gen, threshold_tuner
 from prodcat.config import Config
 from prodcat.contract.signatures import EXAMPLES_SIGNATURE, TRANSFORM_SIGNATURE
 from prodcat.module_config import EVALUATOR_CODE, EXAMPLE_GEN_CODE, TRAINER_CODE, TRANSFORM_CODE, ModuleConfig, code_fingerprint
@@ -131,24 +131,24 @@ def create_pipeline(config: Config, inputs: PipelineInputs, target: PipelineTarg
         output_config=split_config(config),
         custom_config=product_example_gen.make_custom_config(module_config.to_custom_config(EXAMPLE_GEN_CODE)),
         custom_executor_spec=executor_spec.BeamExecutorSpec(product_example_gen.Executor),
-    ).with_id("ProductExampleGen")
-    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    ).with_id(nodes.EXAMPLE_GEN)
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"]).with_id(nodes.STATISTICS_GEN)
     if CURATED_SCHEMA.exists():
-        schema_gen = tfx.components.ImportSchemaGen(schema_file=str(CURATED_SCHEMA))
+        schema_gen = tfx.components.ImportSchemaGen(schema_file=str(CURATED_SCHEMA)).with_id(nodes.SCHEMA_GEN)
     else:
         schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
     example_validator = tfx.components.ExampleValidator(
-        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]).with_id(nodes.EXAMPLE_VALIDATOR)
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
-        preprocessing_fn=PREPROCESSING_FN, custom_config=module_config.to_custom_config(TRANSFORM_CODE))
+        preprocessing_fn=PREPROCESSING_FN, custom_config=module_config.to_custom_config(TRANSFORM_CODE)).with_id(nodes.TRANSFORM)
     trainer = tfx.components.Trainer(
         run_fn=RUN_FN,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
         custom_config=module_config.to_custom_config(TRAINER_CODE),
-    )
+    ).with_id(nodes.TRAINER)
     # thresholds.tune.enabled: the Trainer's model re-exported with thresholds tuned on the eval
     # split; the Evaluator gates, and the Pusher pushes, that model (what will serve).
     tuning = []
@@ -158,26 +158,26 @@ def create_pipeline(config: Config, inputs: PipelineInputs, target: PipelineTarg
             model=trainer.outputs["model"], examples=example_gen.outputs["examples"],
             transform_graph=transform.outputs["transform_graph"],
             custom_config=json.dumps(module_config.to_custom_config(threshold_tuner.TUNER_CODE)),
-        ).with_id(threshold_tuner.TUNER_ID)
+        ).with_id(nodes.THRESHOLD_TUNER)
         tuning, served_model = [tuner], tuner.outputs["tuned_model"]
     model_resolver = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-    ).with_id("latest_blessed_model_resolver")
+    ).with_id(nodes.BASELINE_RESOLVER)
     evaluator = tfx.components.Evaluator(
         examples=example_gen.outputs["examples"],
         model=served_model,
         baseline_model=model_resolver.outputs["model"],
         eval_config=eval_config(config, inputs.taxonomy_path),
-    )
+    ).with_id(nodes.EVALUATOR)
     pusher = tfx.components.Pusher(
         model=served_model,
         model_blessing=evaluator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=target.serving_base)),
         custom_executor_spec=executor_spec.ExecutorClassSpec(atomic_pusher.Executor),
-    )
+    ).with_id(nodes.PUSHER)
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=target.pipeline_root,

@@ -18,6 +18,7 @@ from typing import Any
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+from prodcat.components import nodes
 from prodcat.reporting.mlmd import STATE_NAMES, describe, lineage_subgraph, open_store
 
 RUN_CONTEXT = "pipeline_run"
@@ -271,7 +272,7 @@ def format_runs(runs: list[RunRecord]) -> str:
         blessed = {True: "yes", False: "NO", None: "-"}[run.blessed]
         pushed = (f"version {run.pushed_version} -> {run.pushed_destination}" if run.pushed
                   else "not pushed" if run.pushed is False else "-")
-        if run.pushed and run.components.get("Pusher") == "cached":
+        if run.pushed and run.components.get(nodes.PUSHER) == "cached":
             pushed += " (pushed by an earlier run; reused from cache)"
         lines.append(f"  blessed:    {blessed}    pushed: {pushed}")
     return "\n".join(lines)

@@ -16,6 +16,7 @@ from typing import Any
 
 from ml_metadata.metadata_store import metadata_store
 
+from prodcat.components import nodes
 from prodcat.components.hierarchical_metrics import METRIC_NAME
 from prodcat.reporting.mlmd import OUTPUT_EVENTS, STATE_NAMES, open_store, sqlite_connection_config
 
@@ -93,19 +94,19 @@ def latest_run_summary(metadata_path: str | Path, run_id: str | None = None) -> 
             outputs=_outputs(store, execution.id),
         ))
     summary = RunSummary(run.name, components, {}, None, None)
-    evaluator = summary.component("Evaluator")
+    evaluator = summary.component(nodes.EVALUATOR)
     if evaluator and evaluator.outputs.get("evaluation"):
         summary.metrics = evaluation_metrics(evaluator.outputs["evaluation"][0])
     if evaluator and evaluator.outputs.get("blessing"):
         summary.blessed = Path(evaluator.outputs["blessing"][0], "BLESSED").exists()
     if evaluator and evaluator.outputs.get("evaluation"):
         summary.gate_failures = validation_failures(evaluator.outputs["evaluation"][0])
-    pusher = summary.component("Pusher")
+    pusher = summary.component(nodes.PUSHER)
     if pusher and pusher.outputs.get("pushed_model"):
         artifact = _artifact_by_uri(store, pusher.outputs["pushed_model"][0])
         if artifact is not None and artifact.custom_properties["pushed"].int_value:
             summary.pushed_version_dir = artifact.custom_properties["pushed_destination"].string_value
-    example_gen = summary.component("ProductExampleGen")
+    example_gen = summary.component(nodes.EXAMPLE_GEN)
     if example_gen and example_gen.outputs.get("examples"):
         from prodcat.components.product_example_gen import DROPPED_IMAGES_DIR, REJECTS_DIR
 

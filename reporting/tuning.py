@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import yaml
 from tfx.utils import path_utils
 
+from prodcat.components import nodes
 from prodcat.config import Config, ThresholdConfig, load_config
 from prodcat.reporting.mlmd import (
     consumers_of,
@@ -66,7 +67,7 @@ def find_run_artifacts(output_dir: str | os.PathLike) -> RunArtifacts:
     store = open_store(sqlite_connection_config(metadata))  # read-only; one-line error on a broken store
 
     model, pushed_dir = None, None
-    for execution in node_executions(store, "Pusher"):
+    for execution in node_executions(store, nodes.PUSHER):
         outputs = execution_artifacts(store, execution.id, output=True)
         pushed = (outputs.get("pushed_model") or [None])[0]
         if pushed is not None and pushed.custom_properties["pushed"].int_value:
@@ -75,7 +76,7 @@ def find_run_artifacts(output_dir: str | os.PathLike) -> RunArtifacts:
             if model is not None:
                 break
     if model is None:
-        for node, key in (("ThresholdTuner", "tuned_model"), ("Trainer", "model")):
+        for node, key in ((nodes.THRESHOLD_TUNER, "tuned_model"), (nodes.TRAINER, "model")):
             for execution in node_executions(store, node):
                 model = (execution_artifacts(store, execution.id, output=True).get(key) or [None])[0]
                 if model is not None:
@@ -113,7 +114,7 @@ def find_run_artifacts(output_dir: str | os.PathLike) -> RunArtifacts:
     files = split_files(store, examples, EVAL_SPLIT)
     if not files:
         raise RunError(f"{output}: the eval split of {examples.uri} has no files")
-    return RunArtifacts(output, model_dir, pushed_dir, transform.uri, files, node or "Trainer")
+    return RunArtifacts(output, model_dir, pushed_dir, transform.uri, files, node or nodes.TRAINER)
 
 
 # ----------------------------------------------------------------------------- config file

@@ -6,7 +6,7 @@ everywhere. What is accepted and what is a bad record (a `RecordError`, never an
 
 * accepted: a UTF-8 BOM, CRLF / LF / lone CR line endings (mixed within a file too; each ends a
   line, as in Python's universal newlines), blank lines, unknown extra fields or columns, integer
-  ids and categories, quoted CSV cells with commas, doubled quotes and line breaks;
+  ids and categories (shops export numeric ids; a number where text belongs is a wrong type), quoted CSV cells with commas, doubled quotes and line breaks;
 * rejected, naming the field where there is one: invalid UTF-8 or lone surrogates, NUL characters,
   a missing or empty id or title, a value of the wrong type, a text value longer than
   `ReadOptions.max_field_chars`, a duplicate id (the first occurrence is kept), an unusable image
@@ -174,13 +174,13 @@ def _product_from_mapping(
             raise RecordError(source, line, field, problem)
         return value
 
-    def text(field: str, required: bool = False) -> str:
+    def text(field: str, required: bool = False, number_allowed: bool = False) -> str:
         value = row.get(field)
         if value is None or _is_nan(value) or (isinstance(value, str) and not value):
             if required:
                 raise RecordError(source, line, field, "is missing or empty")
             return ""
-        if isinstance(value, int) and not isinstance(value, bool):
+        if number_allowed and isinstance(value, int) and not isinstance(value, bool):  # numeric ids, as many shops export them
             if abs(value) >= 10**100:
                 raise RecordError(source, line, field, "is a number too large to be an id or text")
             value = str(value)
@@ -219,7 +219,7 @@ def _product_from_mapping(
     if image_problem and not options.keep_bad_images:
         raise RecordError(source, line, F.IMAGE, image_problem)
     return Product(
-        id=text(F.ID, required=True),
+        id=text(F.ID, required=True, number_allowed=True),
         title=text(F.TITLE, required=True),
         description=text(F.DESCRIPTION),
         vendor=text(F.VENDOR),

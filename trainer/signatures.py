@@ -1,6 +1,7 @@
 """The exported model's signatures: raw product in, decoded category out, TF ops only.
 
-- `serving_default`: serialized tf.Examples (what TFX's Evaluator and TF Serving's Predict send);
+- `serving_default`: serialized tf.Examples (what TFX's Evaluator and TF Serving's Predict send),
+  with only `title` required: a client sends the fields it has;
 - `serving_raw`: named string/bytes tensors, one per product field, for online callers;
 - `transform_features`: serialized tf.Examples to transformed features (for the Evaluator).
 All run the Transform graph, the model and the hierarchical decoder in one graph.
@@ -24,6 +25,14 @@ def serving_feature_spec(tft_output: tft.TFTransformOutput) -> dict[str, Any]:
     spec = dict(tft_output.raw_feature_spec())
     spec.pop(F.CATEGORY, None)
     return spec
+
+
+def client_example_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """The feature spec `serving_default` parses: a client sends the fields it has. Only the title
+    is required; every other field defaults to empty, as ExampleGen writes an unknown field."""
+    return {name: tf.io.FixedLenFeature(feature.shape, feature.dtype, default_value="")
+            if isinstance(feature, tf.io.FixedLenFeature) and name != F.TITLE else feature
+            for name, feature in spec.items()}
 
 
 def _empty_label(batch_size: tf.Tensor, spec: Any) -> tf.Tensor | tf.SparseTensor:
@@ -68,9 +77,11 @@ def make_signatures(model: tf.keras.Model, tft_output: tft.TFTransformOutput, de
         probs = [outputs[name] for name in level_names]
         return decoder(probs, transformed.get(F.TEXT_EMBEDDING))
 
+    example_spec = client_example_spec(spec)
+
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def serve_examples(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
-        return predict(tf.io.parse_example(serialized, spec))
+        return predict(tf.io.parse_example(serialized, example_spec))
 
     raw_inputs = _raw_input_specs(spec)
 

@@ -86,32 +86,32 @@ def _demo_key(synth: object) -> str:
 def prepare(config: Config) -> PreparedRun:
     """Loads the taxonomy, finds (or generates) the data, checks every record, settles `auto` settings."""
     taxonomy = load_taxonomy(config.taxonomy)
-    config.output_path.mkdir(parents=True, exist_ok=True)
     data_root, pattern = resolve_data(config, taxonomy)
-    taxonomy_path = stage_taxonomy(taxonomy, config.output_path)
-    inputs = PipelineInputs(data_root, pattern, taxonomy_path)
-    checked = preflight(config, taxonomy, inputs)
+    checked = preflight(config, taxonomy, data_root, pattern)  # a bad input writes nothing in the output directory
+    config.output_path.mkdir(parents=True, exist_ok=True)
+    inputs = PipelineInputs(data_root, pattern, stage_taxonomy(taxonomy, config.output_path))
     if config.image.mode == "auto":
         mode = "on" if checked.with_image else "off"
         config = config.model_copy(update={"image": config.image.model_copy(update={"mode": mode})})
     return PreparedRun(config, taxonomy, inputs, checked)
 
 
-def preflight(config: Config, taxonomy: Taxonomy, inputs: PipelineInputs) -> Preflight:
+def preflight(config: Config, taxonomy: Taxonomy, data_root: str, data_pattern: str) -> Preflight:
     """Reads every input record once before the DAG starts, with the executor's own rules.
 
     A user with a broken file learns which record and field is wrong in seconds, in plain words,
-    instead of from a Beam stack trace minutes into the run. With `quarantine`, bad records are
-    counted here and written to the rejects file by ExampleGen.
+    instead of from a Beam stack trace minutes into the run; with `fail`, the error names the first
+    bad record and how many there are in all, so one run tells how big the problem is. With
+    `quarantine`, bad records are counted here and written to the rejects file by ExampleGen.
     """
     from prodcat.contract.examples import TFRECORD_READERS
     from prodcat.records import resolve_category
     from prodcat.readers import input_files, iter_numbered_products
 
     quarantine = config.ingest.on_bad_record == "quarantine"
-    root = Path(inputs.data_root)
+    root = Path(data_root)
     patterns = ([config.split.train_pattern, config.split.eval_pattern] if config.split.method == "files"
-                else [inputs.data_pattern])
+                else [data_pattern])
     files = sorted({p for pattern in patterns for p in root.glob(pattern) if p.suffix.lower() in SUPPORTED_SUFFIXES})
     if config.split.method == "files":
         for pattern in patterns:
@@ -122,17 +122,21 @@ def preflight(config: Config, taxonomy: Taxonomy, inputs: PipelineInputs) -> Pre
     products, with_image, rejects = 0, 0, []
     options, seen_ids = config.ingest.read_options(), {}  # ExampleGen's limits, and duplicates across files
     for path in files:
-        for line, product in iter_numbered_products(path, rejects if quarantine else None, options=options, seen_ids=seen_ids,
+        for line, product in iter_numbered_products(path, rejects, options=options, seen_ids=seen_ids,
                                                     extra_readers=TFRECORD_READERS):
             try:
                 resolve_category(product, taxonomy, str(path), line, require=True)
             except RecordError as error:
-                if not quarantine:
-                    raise
                 rejects.append(error)
                 continue
             products += 1
             with_image += product.image is not None
+    if rejects and not quarantine:
+        first = rejects[0]
+        count = "the only bad record" if len(rejects) == 1 else f"the first of {len(rejects):,} bad records"
+        raise RecordError(first.source, first.line, first.field,
+                          f"{first.reason} ({count}; ingest.on_bad_record: quarantine trains on the good ones "
+                          "and lists the bad)", record_id=first.record_id)
     if products == 0:
         raise RecordError(str(root), None, None, "no usable products to train on")
     return Preflight(products, len(rejects), [str(e) for e in rejects[:5]], with_image)

@@ -36,6 +36,20 @@ def test_run_with_a_bad_record_fails_fast_naming_file_line_and_field(tmp_path: P
     assert "Traceback" not in err
 
 
+def test_run_in_fail_mode_names_the_first_bad_record_and_the_total_and_writes_nothing(
+        tmp_path: Path, google_taxonomy_path: Path, capsys: pytest.CaptureFixture) -> None:
+    data = tmp_path / "products.jsonl"
+    data.write_text('{"id": "a", "title": "Dog bed", "category": "1"}\n{"id": "b", "title": 42, "category": "1"}\n'
+                    '{"id": "c", "title": "Cat tree", "category": "no such category"}\n{"id": "a", "title": "again"}\n',
+                    encoding="utf-8")
+    out = tmp_path / "out"
+    code = main(["run", "--data", str(data), "--taxonomy", str(google_taxonomy_path), "--output", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert f"{data}:2: field 'title' expected a string, got int" in err and "the first of 3 bad records" in err
+    assert not out.exists()
+
+
 def test_run_with_an_unknown_category_fails_fast(tmp_path: Path, google_taxonomy_path: Path, capsys: pytest.CaptureFixture) -> None:
     data = tmp_path / "products.csv"
     data.write_text("id,title,category\na,Dog bed,Animals & Pet Supplies > Unicorns\n", encoding="utf-8")

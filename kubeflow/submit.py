@@ -16,12 +16,13 @@ tests/kubeflow/test_submit.py) and a fake Vertex PipelineJob, never against a re
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import json
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -142,12 +143,43 @@ def submit(
             raise ValueError("Vertex needs both vertex_project and vertex_region")
         if endpoint:
             raise ValueError("give either a KFP endpoint or a Vertex project/region, not both")
-        return _submit_vertex(package, Path(spec_path), name, values, recurring_cron, vertex_project,
-                              vertex_region, enable_caching, service_account, max_concurrency)
+        with _platform_errors(f"Vertex AI Pipelines ({vertex_project}, {vertex_region})"):
+            return _submit_vertex(package, Path(spec_path), name, values, recurring_cron, vertex_project,
+                                  vertex_region, enable_caching, service_account, max_concurrency)
     if not endpoint:
         raise ValueError("no KFP endpoint: pass endpoint (the ml-pipeline API URL) or a Vertex project and region")
-    return _submit_kfp(package, endpoint, experiment, name, values, recurring_cron, enable_caching,
-                       service_account, namespace, existing_token, max_concurrency)
+    with _platform_errors(f"Kubeflow Pipelines at {endpoint}"):
+        return _submit_kfp(package, endpoint, experiment, name, values, recurring_cron, enable_caching,
+                           service_account, namespace, existing_token, max_concurrency)
+
+
+class SubmissionError(RuntimeError):
+    """The pipeline platform could not be reached or refused the submission; the message says which and why."""
+
+
+@contextlib.contextmanager
+def _platform_errors(platform: str) -> Iterator[None]:
+    """Turns the clients' network, HTTP and auth failures into one `SubmissionError` line.
+
+    kfp's client raises urllib3/kfp_server_api errors with the whole retry chain in the message,
+    Vertex's google-api-core and google-auth errors; a user needs the platform and the first cause.
+    """
+    import urllib3
+    from google.api_core import exceptions as google_api
+    from google.auth import exceptions as google_auth
+    from kfp_server_api.exceptions import ApiException
+
+    try:
+        yield
+    except (urllib3.exceptions.HTTPError, ApiException, google_api.GoogleAPIError, google_auth.GoogleAuthError,
+            ConnectionError, TimeoutError) as err:
+        reason = getattr(err, "reason", None) or err
+        text = " ".join(str(reason).split())
+        if "Connection refused" in text or "Failed to establish a new connection" in text:
+            text = "connection refused"
+        elif len(text) > 300:
+            text = text[:300] + "..."
+        raise SubmissionError(f"cannot submit to {platform}: {type(err).__name__}: {text}") from None
 
 
 def _submit_kfp(package: CompiledPipeline, endpoint: str, experiment: str, name: str, values: dict[str, Any],

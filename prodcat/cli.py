@@ -162,14 +162,18 @@ def _cmd_compile(args: argparse.Namespace) -> int:
 def _cmd_submit(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from prodcat.kubeflow.submit import parse_parameters, submit
+    from prodcat.kubeflow.submit import SubmissionError, parse_parameters, submit
 
-    submission = submit(
-        args.spec, endpoint=args.endpoint, experiment=args.experiment, run_name=args.run_name,
-        parameters=parse_parameters(args.param), recurring_cron=args.cron,
-        vertex_project=args.vertex_project, vertex_region=args.vertex_region,
-        enable_caching=False if args.no_cache else None,
-    )
+    try:
+        submission = submit(
+            args.spec, endpoint=args.endpoint, experiment=args.experiment, run_name=args.run_name,
+            parameters=parse_parameters(args.param), recurring_cron=args.cron,
+            vertex_project=args.vertex_project, vertex_region=args.vertex_region,
+            enable_caching=False if args.no_cache else None,
+        )
+    except SubmissionError as err:
+        print(f"prodcat: error: {err}", file=sys.stderr)
+        return 2
     print(json.dumps(dataclasses.asdict(submission), indent=2, default=str))
     return 0
 

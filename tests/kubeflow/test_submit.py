@@ -239,3 +239,14 @@ def test_vertex_package_is_refused_by_kfp(kfp_endpoint: str, packages: dict[str,
     with pytest.raises(ValueError, match="compiled for Vertex"):
         submit(packages["vertex"], endpoint=kfp_endpoint)
     assert FakeKfp.requests == []
+
+
+def test_an_unreachable_endpoint_is_one_line_and_exit_status_2(packages: dict[str, Path], capsys: pytest.CaptureFixture) -> None:
+    import portpicker
+
+    from prodcat.cli import main
+
+    endpoint = f"http://127.0.0.1:{portpicker.pick_unused_port()}"  # nothing listens there
+    assert main(["submit", str(packages["yaml"]), "--endpoint", endpoint]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == f"prodcat: error: cannot submit to Kubeflow Pipelines at {endpoint}: MaxRetryError: connection refused"

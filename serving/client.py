@@ -6,8 +6,8 @@ the response back into the same typed `Prediction`s that batch prediction writes
 (`contract.signatures.predictions_from_outputs`). `PredictionClient(target, tls=TlsOptions(...))`
 talks to a server started with `--ssl_config_file` (TLS, or mutual TLS with a client certificate).
 
-The numpy <-> TensorProto codec here is shared with the server (`serving/server.py`) and the
-warm-up writer (`serving/warmup.py`), so all three encode tensors the same way.
+The numpy <-> TensorProto codec here is shared with the server (`serving/server/`), so both encode
+tensors the same way.
 """
 
 from __future__ import annotations

@@ -36,6 +36,7 @@ run: setup
 	$(BIN)/prodcat run $(ARGS)
 
 test: setup
+	bash scripts/system-packages.sh
 	bash scripts/lint-imports.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 

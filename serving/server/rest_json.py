@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from prodcat import features as F
+from prodcat.contract.signatures import RAW_SIGNATURE, default_raw_input_names
 from prodcat.serving.server.errors import invalid
 from prodcat.serving.server.options import MAX_TENSOR_ELEMENTS
 from prodcat.serving.server.servable import DEFAULT_SIGNATURE, Signature, check_names, check_rows
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
     from prodcat.serving.server.model_server import ModelServer
 
 _JSON_MAX_DEPTH = 16
+PRODUCT_INPUTS = frozenset(default_raw_input_names())
 
 
 def rest_predict(server: ModelServer, name: str, version: int | None, label: str | None, body: bytes) -> dict:
@@ -33,7 +36,7 @@ def rest_predict(server: ModelServer, name: str, version: int | None, label: str
     if not isinstance(payload, dict):
         raise invalid("JSON Value: the request body must be an object")
     servable = server.resolve(name, version, label)
-    signature_name = payload.get("signature_name") or DEFAULT_SIGNATURE
+    signature_name = payload.get("signature_name") or _signature_for(payload.get("instances"))
     if not isinstance(signature_name, str):
         raise invalid("'signature_name' must be a string")
     signature = servable.signature(signature_name)
@@ -56,6 +59,15 @@ def rest_predict(server: ModelServer, name: str, version: int | None, label: str
         (output_name, value), = outputs.items()
         return {"outputs": _to_json(value, _is_bytes_name(output_name))}
     return {"outputs": {n: _to_json(v, _is_bytes_name(n)) for n, v in outputs.items()}}
+
+
+def _signature_for(instances: Any) -> str:
+    """The signature a request without `signature_name` means: `serving_raw` for instances that
+    name product fields (`{"instances": [{"title": "dog bed"}]}`), else TF Serving's default."""
+    if isinstance(instances, list) and instances and all(
+            isinstance(row, dict) and row and not _is_b64(row) and set(row) <= PRODUCT_INPUTS for row in instances):
+        return RAW_SIGNATURE
+    return DEFAULT_SIGNATURE
 
 
 def _is_bytes_name(name: str) -> bool:
@@ -91,11 +103,29 @@ def _instances_to_arrays(signature: Signature, instances: Any) -> dict[str, np.n
         (input_name,) = signature.inputs
         return {input_name: _json_to_array(input_name, instances, signature.inputs[input_name])}
     keys = set(instances[0])
+    if signature.name == RAW_SIGNATURE:
+        keys, instances = set().union(*instances), _padded_products(instances)
     for index, row in enumerate(instances):
         if set(row) != keys:
             raise invalid(f"instance {index} has inputs {sorted(row)}, instance 0 has {sorted(keys)}; all instances must name the same inputs")
     check_names(signature, keys)
     return {name: _json_to_array(name, [row[name] for row in instances], signature.inputs[name]) for name in keys}
+
+
+def _padded_products(instances: list[dict]) -> list[dict]:
+    """Product rows for `serving_raw`: every row names the same fields (a missing one is empty) and
+    each list field is padded with "" to the request's longest list (the model drops the padding)."""
+    names = set().union(*instances)
+    widths = {name: max([1] + [len(row[name]) for row in instances if isinstance(row.get(name), list)])
+              for name in names & set(F.LIST_FIELDS)}
+    rows = []
+    for row in instances:
+        filled = {name: row.get(name, "") for name in names - set(widths)}
+        for name, width in widths.items():
+            value = row.get(name, [])
+            filled[name] = value + [""] * (width - len(value)) if isinstance(value, list) else value
+        rows.append(filled)
+    return rows
 
 
 def _inputs_to_arrays(signature: Signature, inputs: Any) -> dict[str, np.ndarray]:
@@ -143,7 +173,11 @@ def _json_to_array(name: str, value: Any, spec: Any) -> np.ndarray:
         out = np.empty(len(leaves), dtype=object)
         for i, leaf in enumerate(leaves):
             if isinstance(leaf, str):
-                out[i] = leaf.encode("utf-8")
+                try:
+                    out[i] = leaf.encode("utf-8")
+                except UnicodeEncodeError as err:  # JSON's "\ud800": a lone surrogate is not text
+                    raise invalid(f"input {name!r}: not valid Unicode ({err.reason} at character {err.start}); "
+                                  "send text as UTF-8, or bytes as {\"b64\": ...}") from None
             elif _is_b64(leaf) and isinstance(leaf["b64"], str):
                 try:
                     out[i] = base64.b64decode(leaf["b64"], validate=True)

@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import numpy as np
 from tensorflow_serving.apis import get_model_metadata_pb2, predict_pb2
 
-from prodcat.contract.signatures import EXAMPLES_SIGNATURE
+from prodcat import features as F
+from prodcat.contract.signatures import EXAMPLES_SIGNATURE, RAW_SIGNATURE
 from prodcat.serving.client import TensorDecodeError, TensorTooLargeError, dtype_name, string_tensor_bytes, tensor_proto_to_ndarray
 from prodcat.serving.server.batching import Arrays, BatchQueue
 from prodcat.serving.server.errors import ServingError, error_code, invalid, short
@@ -120,6 +122,7 @@ class Servable:
         if composite:
             raise ServingError(grpc.StatusCode.UNIMPLEMENTED, f"output(s) {composite} of {signature.name} are sparse or ragged, which "
                                "Predict cannot return as a TensorProto; leave them out with output_filter")
+        arrays = complete_raw_inputs(signature, arrays)
         size = _check_shapes(signature, arrays)
         if batch and size is not None and self.options.batching:
             outputs = self._queue(signature).submit(arrays, size)
@@ -175,13 +178,33 @@ class Servable:
 
 
 def check_names(signature: Signature, names: Any) -> None:
-    """INVALID_ARGUMENT unless exactly the signature's inputs were sent (TF Serving's message)."""
+    """INVALID_ARGUMENT unless exactly the signature's inputs were sent (TF Serving's message).
+
+    `serving_raw` takes any subset of its inputs that has the title: a client sends the fields it
+    has, and `complete_raw_inputs` fills the others in empty, as ExampleGen writes an unknown field.
+    """
     sent, expected = set(names), set(signature.inputs)
+    if signature.name == RAW_SIGNATURE and sent < expected:
+        if F.TITLE not in sent:
+            raise invalid(f"input {F.TITLE!r} is required by {RAW_SIGNATURE} (every other product field is optional)")
+        return
     if sent != expected:
         fmt = lambda s: "{" + ", ".join(sorted(s)) + "}"  # noqa: E731
         raise invalid(
             f"input size does not match signature: {len(sent)}!={len(expected)} len({fmt(sent)}) != len({fmt(expected)}). "
             f"Sent extra: {fmt(sent - expected)}. Missing but required: {fmt(expected - sent)}.")
+
+
+def complete_raw_inputs(signature: Signature, arrays: Arrays) -> Arrays:
+    """`serving_raw` inputs a client left out, as empty strings ([batch] or [batch, 1] by the input's rank)."""
+    missing = [name for name in signature.inputs if name not in arrays]
+    if signature.name != RAW_SIGNATURE or not missing or F.TITLE not in arrays:
+        return arrays
+    rows = len(arrays[F.TITLE])
+    filled = dict(arrays)
+    for name in missing:
+        filled[name] = np.full((rows, 1) if signature.inputs[name].shape.rank == 2 else (rows,), b"", dtype=object)
+    return filled
 
 
 def check_rows(shapes: Mapping[str, Sequence[int]], max_rows: int | None) -> None:

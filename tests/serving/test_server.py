@@ -668,6 +668,35 @@ def _instance(p: Product, width: int = 8) -> dict:
 
 
 @pytest.mark.slow
+def test_clients_send_only_the_fields_they_have(server: ModelServer, stubs, products) -> None:
+    """REST rows with a subset of the product fields (no signature named), gRPC `serving_raw` with
+    only some inputs, `serving_default` with tf.Examples of only a title: each answers as the full
+    product with those fields empty would."""
+    from prodcat.contract.signatures import predictions_from_outputs
+
+    few = [Product(p.id, p.title, tags=p.tags[:2]) for p in products[:4]]
+    full = Predictor(server.options.model_base_path).predict(few)
+    rows = [{"id": p.id, "title": p.title, **({"tags": p.tags} if p.tags else {})} for p in few]
+    status, body = _rest_post(server, "/v1/models/prodcat:predict", {"instances": rows})
+    assert status == 200, body
+    columns = {name: np.array([row[name] for row in body["predictions"]], dtype=object) for name in body["predictions"][0]}
+    columns["level_confidences"] = columns["level_confidences"].astype(np.float32)
+    assert_same_predictions(predictions_from_outputs([p.id for p in few], columns), full)
+
+    predictions, _ = stubs
+    response = predictions.Predict(build_predict_request(few, raw_input_names=["id", "title"]), timeout=60)
+    outputs = {name: tensor_proto_to_ndarray(proto) for name, proto in response.outputs.items()}
+    titles_only = Predictor(server.options.model_base_path).predict([Product(p.id, p.title) for p in few])
+    assert_same_predictions(predictions_from_outputs([p.id for p in few], outputs), titles_only)
+    with pytest.raises(grpc.RpcError) as err:
+        predictions.Predict(build_predict_request(few, raw_input_names=["id", "tags"]), timeout=60)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "'title' is required" in err.value.details()
+
+    status, body = _rest_post(server, "/v1/models/prodcat:predict", {"instances": [{"title": "dog \ud800 bed"}]})
+    assert status == 400 and "not valid Unicode" in body["error"]  # a lone surrogate is the client's error, not a 500
+
+
+@pytest.mark.slow
 def test_rest_predict_rows_and_columns_equal_the_predictor(server: ModelServer, products, expected) -> None:
     from prodcat.contract.signatures import predictions_from_outputs
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from prodcat import features as F
 from prodcat.images import ImageError, normalize_image
-from prodcat.records import Product
+from prodcat.records import MAX_FIELD_CHARS, Product, ReadOptions
 
 RAW_SIGNATURE = "serving_raw"  # named string inputs, one per product field
 EXAMPLES_SIGNATURE = "serving_default"  # serialized tf.Examples (TF Serving's and TFMA's default)
@@ -38,6 +38,9 @@ WARMUP_PRODUCTS: tuple[Product, ...] = (
 )
 
 _PRODUCT_FIELDS = frozenset(f.name for f in dataclasses.fields(Product))
+# How callers of a model read product files: a text value longer than the graph would read is a
+# bad record (named, or skipped with --skip-bad-records), never silently cut.
+PREDICT_READ_OPTIONS = ReadOptions(max_field_chars=MAX_FIELD_CHARS)
 
 
 # ----------------------------------------------------------------------------- inputs

@@ -16,7 +16,7 @@ from apache_beam.ml.inference.base import ModelHandler, RunInference
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from prodcat.contract.examples import TFRECORD_READERS
-from prodcat.contract.signatures import Prediction
+from prodcat.contract.signatures import PREDICT_READ_OPTIONS, Prediction
 from prodcat.readers import input_files, iter_products
 from prodcat.records import Product, RecordError
 from prodcat.serving.predict import Predictor, resolve_model_dir
@@ -45,7 +45,7 @@ class _ReadProducts(beam.DoFn):
 
     def process(self, path: str) -> Iterable[Any]:
         rejects: list[RecordError] = []
-        yield from iter_products(path, rejects, extra_readers=TFRECORD_READERS)
+        yield from iter_products(path, rejects, options=PREDICT_READ_OPTIONS, extra_readers=TFRECORD_READERS)
         for error in rejects:
             yield beam.pvalue.TaggedOutput("rejects", json.dumps(error.to_dict(), ensure_ascii=False))
 

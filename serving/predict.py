@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 
-from prodcat.contract.signatures import RAW_SIGNATURE, Prediction, predictions_from_outputs, raw_inputs
+from prodcat.contract.signatures import PREDICT_READ_OPTIONS, RAW_SIGNATURE, Prediction, predictions_from_outputs, raw_inputs
 from prodcat.records import Product, RecordError
 from prodcat.readers import input_files, iter_products
 
@@ -118,7 +118,7 @@ def write_predictions(
 
     def products() -> Iterator[Product]:
         for path in input_files(input_path):
-            yield from iter_products(path, rejects, extra_readers=TFRECORD_READERS)
+            yield from iter_products(path, rejects, options=PREDICT_READ_OPTIONS, extra_readers=TFRECORD_READERS)
 
     try:
         with tmp.open("w", encoding="utf-8") as out, tqdm(
@@ -144,7 +144,8 @@ def check_input(input_path: str | os.PathLike, skip_bad_records: bool = False) -
 
     found = False
     for path in input_files(input_path):
-        first = next(iter_products(path, [] if skip_bad_records else None, extra_readers=TFRECORD_READERS), None)
+        first = next(iter_products(path, [] if skip_bad_records else None, options=PREDICT_READ_OPTIONS,
+                                   extra_readers=TFRECORD_READERS), None)
         found = found or first is not None
     if not found:
         raise RecordError(str(input_path), None, None, "no products to predict")

@@ -79,6 +79,7 @@ def test_predict_with_a_missing_model_is_a_clean_error(tmp_path: Path, capsys: p
     ("p.xlsx", "id,title\n", "unsupported format '.xlsx'"),
     ("p.jsonl", '{"id": "a", "title": ""}\n', "field 'title' is missing or empty"),
     ("p.jsonl", "", "no products to predict"),
+    ("p.jsonl", '{"id": "a", "title": "' + "x" * 10_000_000 + '"}\n', "is 10,000,000 characters long (max 65,536"),
 ])
 def test_predict_checks_its_input_before_loading_the_model(tmp_path: Path, capsys: pytest.CaptureFixture,
                                                            input_name: str, content: str | None, message: str) -> None:

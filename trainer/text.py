@@ -11,12 +11,13 @@ from collections.abc import Mapping, Sequence
 
 import tensorflow as tf
 
+from prodcat.records import MAX_FIELD_CHARS
+
 FIELD_SEPARATOR = " | "
 # Longest text (in characters) the graph tokenizes; the rest is cut before any tokenization, so
 # work and memory per product are bounded for every caller of the exported model (TF Serving too).
-# Equal to the default `ingest.max_field_chars` (prodcat.records.MAX_FIELD_CHARS): no valid field
-# value is ever cut.
-MAX_TEXT_CHARS = 64 * 1024
+# The ingestion limit (the default `ingest.max_field_chars`): no valid field value is ever cut.
+MAX_TEXT_CHARS = MAX_FIELD_CHARS
 _MAX_UTF8_BYTES_PER_CHAR = 4
 
 

@@ -62,6 +62,7 @@ def precision_coverage_levels(curves: Sequence[tuple[int, np.ndarray, np.ndarray
 
 def precision_coverage_hierarchical(coverage: np.ndarray, precision: np.ndarray, recall: np.ndarray,
                                     served: tuple[float, float] | None) -> bytes:
+    """Hierarchical precision and recall against coverage; `served`: the (coverage, precision) marker."""
     figure = _figure(7.5, 5.0)
     ax = figure.add_subplot()
     ax.plot(coverage, precision, color="#222222", linewidth=2.2, label="hierarchical precision")

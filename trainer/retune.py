@@ -1,5 +1,5 @@
-"""Re-tuning a trained model's thresholds: its eval predictions, and re-exporting it with other
-thresholds (no retraining).
+"""A trained model's eval-split predictions (for threshold tuning and the run report), and
+re-exporting it with other thresholds (no retraining).
 
 Both rebuild exactly what the Trainer exports (`trainer/signatures.py`): the Keras model from the
 exported SavedModel, the Transform graph it was trained with and `HierarchicalDecoder`, so the
@@ -73,15 +73,35 @@ def _text(value: object) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
-def eval_predictions(
-    model: TrainedModel, example_files: Sequence[str], max_products: int = 20000, with_probs: bool = False,
-    batch_size: int = 256,
-) -> EvalPredictions:
-    """Decodes the labelled products of `example_files` (gzipped tf.Example TFRecords, an
-    ExampleGen split) as the serving graph does with thresholds off; the first `max_products`.
+@dataclasses.dataclass
+class EvalSplitPredictions(EvalPredictions):
+    """`EvalPredictions` plus what serving returns: `served_depths[i]`, how many levels of
+    `path_ids[i]` the model's own thresholds keep, and the raw `fields` a caller asked for (one
+    string per product, e.g. titles for the run report)."""
 
+    served_depths: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, np.int32))
+    fields: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+
+
+def _first_values(value: tf.Tensor | tf.SparseTensor, batch: tf.Tensor) -> tf.Tensor:
+    """A raw feature's first value per product ("" when it has none)."""
+    if isinstance(value, tf.SparseTensor):
+        value = tf.sparse.to_dense(value, default_value="")
+    padded = tf.pad(tf.reshape(value, [batch, -1]), [[0, 0], [0, 1]], constant_values=tf.zeros([], value.dtype))
+    return padded[:, 0]
+
+
+def eval_predictions(
+    model: TrainedModel, example_files: Sequence[str], max_products: int | None = None, with_probs: bool = False,
+    fields: Sequence[str] = (), batch_size: int = 256,
+) -> EvalSplitPredictions:
+    """Decodes the labelled products of `example_files` (tf.Example TFRecords, an ExampleGen
+    split) as the exported serving graph does: the same Transform graph, model and decoder with
+    the thresholds the model ships with. The first `max_products` (None: all).
+
+    Threshold tuning and the run report both read the eval split through this one pass.
     `with_probs` keeps the per-level probabilities and labels (for calibration; products x
-    categories floats).
+    categories floats); `fields` names raw features to return as text.
     """
     taxonomy, depth = model.taxonomy, model.taxonomy.depth
     raw_spec = dict(model.tft_output.raw_feature_spec())
@@ -89,6 +109,7 @@ def eval_predictions(
     keras_model = model.keras_model
     inputs = list(keras_model.input.keys()) if isinstance(keras_model.input, dict) else [F.TOKENS]
     decoder = model_decoder(keras_model, taxonomy, model.thresholds)
+    present = [name for name in fields if name in raw_spec]  # a feature the schema lacks: "" for every product
 
     @tf.function
     def run(serialized: tf.Tensor) -> dict:
@@ -99,22 +120,23 @@ def eval_predictions(
         labels = [tf.reshape(transformed[F.level_label(k)], [-1]) for k in range(1, depth + 1)]
         sentence = transformed.get(F.TEXT_EMBEDDING)
         decoded = decoder(probs, sentence)
-        ids, category = parsed[F.ID], parsed[F.CATEGORY]
-        if isinstance(category, tf.SparseTensor):
-            category = tf.sparse.to_dense(category, default_value="")
-        if isinstance(ids, tf.SparseTensor):
-            ids = tf.sparse.to_dense(ids, default_value="")
+        batch = tf.shape(serialized)[0]
         return {"probs": probs, "labels": labels, "sentence": sentence if sentence is not None else tf.zeros([0]),
-                "id": tf.reshape(ids, [tf.shape(serialized)[0], -1])[:, 0],
-                "category": tf.reshape(category, [tf.shape(serialized)[0], -1])[:, 0],
+                "id": _first_values(parsed[F.ID], batch), "category": _first_values(parsed[F.CATEGORY], batch),
+                "fields": {name: _first_values(parsed[name], batch) for name in present},
                 "level_ids": decoded[F.OUT_LEVEL_IDS], "confidences": decoded[F.OUT_LEVEL_CONFIDENCES],
-                "full_depth": decoded[F.OUT_FULL_DEPTH]}
+                "full_depth": decoded[F.OUT_FULL_DEPTH], "depth": decoded[F.OUT_DEPTH]}
 
-    dataset = tf.data.TFRecordDataset(list(example_files), compression_type="GZIP").take(max_products).batch(batch_size)
-    out = EvalPredictions([], [], [], np.zeros((0, depth), np.float32),
-                          [] if with_probs else None, [] if with_probs else None)
-    confidences, probs, labels, sentences = [], [[] for _ in range(depth)], [[] for _ in range(depth)], []
-    for batch in dataset:
+    files = list(example_files)
+    compression = "GZIP" if all(name.endswith(".gz") for name in files) else ""
+    dataset = tf.data.TFRecordDataset(files, compression_type=compression)
+    if max_products is not None:
+        dataset = dataset.take(max_products)
+    out = EvalSplitPredictions([], [], [], np.zeros((0, depth), np.float32),
+                               [] if with_probs else None, [] if with_probs else None)
+    confidences, served, text = [], [], {name: [] for name in present}
+    probs, labels, sentences = [[] for _ in range(depth)], [[] for _ in range(depth)], []
+    for batch in dataset.batch(batch_size):
         result = run(batch)
         keep = np.array([_text(c) in taxonomy for c in result["category"].numpy()], bool)
         level_ids = result["level_ids"].numpy()[keep]
@@ -123,6 +145,9 @@ def eval_predictions(
         out.true_ids += [_text(v) for v in result["category"].numpy()[keep]]
         out.path_ids += [[_text(v) for v in row[:d]] for row, d in zip(level_ids, full_depth)]
         confidences.append(result["confidences"].numpy()[keep])
+        served.append(result["depth"].numpy()[keep])
+        for name in present:
+            text[name] += [_text(v) for v in result["fields"][name].numpy()[keep]]
         if with_probs:
             for k in range(depth):
                 probs[k].append(result["probs"][k].numpy()[keep])
@@ -130,6 +155,8 @@ def eval_predictions(
             if result["sentence"].shape.rank == 2:
                 sentences.append(result["sentence"].numpy()[keep])
     out.confidences = np.concatenate(confidences) if confidences else np.zeros((0, depth), np.float32)
+    out.served_depths = np.concatenate(served) if served else np.zeros(0, np.int32)
+    out.fields = {name: text.get(name) or [""] * len(out) for name in fields}
     if with_probs:
         out.level_probs = [np.concatenate(p) if p else np.zeros((0, 0), np.float32) for p in probs]
         out.level_labels = [np.concatenate(y) if y else np.zeros(0, np.int64) for y in labels]

@@ -21,7 +21,9 @@ import pytest
 
 from prodcat.cli import main
 from prodcat.reporting import report as R
+from prodcat.reporting import report_analysis as A
 from prodcat.reporting.report_charts import LEVEL_COLOURS
+from prodcat.reporting.report_data import EvalRecord, GateVerdict, ReportData, SliceMetrics
 from prodcat.taxonomy import Taxonomy
 
 SECTIONS = ("gates", "precision-coverage", "slices", "confusion", "worst-categories", "mistakes")
@@ -57,7 +59,7 @@ def _parse(text: str) -> _Page:
 
 
 # ----------------------------------------------------------------------------- made-up runs
-def _records(taxonomy: Taxonomy, n: int, seed: int = 0) -> list[R.EvalRecord]:
+def _records(taxonomy: Taxonomy, n: int, seed: int = 0) -> list[EvalRecord]:
     """Eval records over the tiny tree with random greedy paths, confidences and served depths."""
     rng = random.Random(seed)
     leaves = [c.id for c in taxonomy.categories]
@@ -70,27 +72,27 @@ def _records(taxonomy: Taxonomy, n: int, seed: int = 0) -> list[R.EvalRecord]:
             path.append(rng.choice(taxonomy.children(path[-1])))
         confidences = tuple(round(rng.random(), 2) for _ in path)
         served = next((k for k, c in enumerate(confidences) if c < 0.3), len(path))
-        records.append(R.EvalRecord(f"p{i}", f"product {i}", tuple(taxonomy.ancestors(true_id)), tuple(path),
+        records.append(EvalRecord(f"p{i}", f"product {i}", tuple(taxonomy.ancestors(true_id)), tuple(path),
                                     confidences, served, language=rng.choice(["en", "de"]), shop=f"shop{i % 3}"))
     return records
 
 
-def _data(taxonomy: Taxonomy, records: list[R.EvalRecord]) -> R.ReportData:
+def _data(taxonomy: Taxonomy, records: list[EvalRecord]) -> ReportData:
     slices = [
-        R.SliceMetrics("", "", {"example_count": float(len(records)), "coverage": 0.8, "hierarchical_f1": 0.7,
+        SliceMetrics("", "", {"example_count": float(len(records)), "coverage": 0.8, "hierarchical_f1": 0.7,
                                 "hierarchical_precision": 0.75, "accuracy_level_1": 0.9}, {"hierarchical_f1": -0.01}),
-        R.SliceMetrics("shop", EVIL, {"example_count": 3.0, "coverage": 1.0 / 3.0}, {}),
-        R.SliceMetrics("language", "de", {"example_count": 5.0, "coverage": math.nan}, {}),
+        SliceMetrics("shop", EVIL, {"example_count": 3.0, "coverage": 1.0 / 3.0}, {}),
+        SliceMetrics("language", "de", {"example_count": 5.0, "coverage": math.nan}, {}),
     ]
-    gates = [R.GateVerdict("overall", "hierarchical_f1", False, "≥ 0.5", 0.7, "pass"),
-             R.GateVerdict("overall", "hierarchical_f1", True, "change vs baseline ≥ -0.02", -0.01, "pass"),
-             R.GateVerdict("overall", "coverage", False, "≥ 0.9", 0.8, "fail", EVIL)]
-    return R.ReportData("run-1", taxonomy, records, slices, gates, blessed=False, evaluation_uri="/e", model_dir="/m")
+    gates = [GateVerdict("overall", "hierarchical_f1", False, "≥ 0.5", 0.7, "pass"),
+             GateVerdict("overall", "hierarchical_f1", True, "change vs baseline ≥ -0.02", -0.01, "pass"),
+             GateVerdict("overall", "coverage", False, "≥ 0.9", 0.8, "fail", EVIL)]
+    return ReportData("run-1", taxonomy, records, slices, gates, blessed=False, evaluation_uri="/e", model_dir="/m")
 
 
 def test_untrusted_text_is_escaped_and_the_page_cannot_run_scripts(tiny_google: Taxonomy, tmp_path: Path) -> None:
-    records = [R.EvalRecord("p0", EVIL, ("1", "2"), ("4",), (0.99,), 1)]  # a confident mistake: shown
-    records += [R.EvalRecord(f"ok{i}", "pot", ("4", "5"), ("4", "5"), (0.9, 0.9), 2) for i in range(10)]
+    records = [EvalRecord("p0", EVIL, ("1", "2"), ("4",), (0.99,), 1)]  # a confident mistake: shown
+    records += [EvalRecord(f"ok{i}", "pot", ("4", "5"), ("4", "5"), (0.9, 0.9), 2) for i in range(10)]
     index = R.render_report(_data(tiny_google, records), tmp_path / "report")
     text = index.read_text(encoding="utf-8")
     assert 'data-product="p0"><td class="title">' + html_escaped(EVIL) + "</td>" in text
@@ -119,7 +121,7 @@ def test_report_sections_images_and_files(tiny_google: Taxonomy, tmp_path: Path)
     assert manifest["run_id"] == "run-1" and manifest["products"] == 80
 
 
-def _serve(record: R.EvalRecord, threshold: float) -> tuple[str, ...]:
+def _serve(record: EvalRecord, threshold: float) -> tuple[str, ...]:
     """What serving would return with one floor for every level."""
     depth = next((k for k, c in enumerate(record.confidences) if c < threshold), len(record.full_path))
     return record.full_path[:depth]
@@ -127,8 +129,8 @@ def _serve(record: R.EvalRecord, threshold: float) -> tuple[str, ...]:
 
 def test_curves_equal_a_direct_count_of_what_serving_would_return(tiny_google: Taxonomy) -> None:
     records = _records(tiny_google, 300, seed=7)
-    depth = R.used_depth(records)
-    for level, thresholds, coverage, precision in R.level_curves(records, depth):
+    depth = A.used_depth(records)
+    for level, thresholds, coverage, precision in A.level_curves(records, depth):
         for t, cov, prec in list(zip(thresholds, coverage, precision))[::7]:
             served = [(r, _serve(r, t)) for r in records]
             covered = [(r, s) for r, s in served if len(s) >= level]
@@ -136,7 +138,7 @@ def test_curves_equal_a_direct_count_of_what_serving_would_return(tiny_google: T
             right = sum(len(r.true_path) >= level and r.true_path[level - 1] == s[level - 1] for r, s in covered)
             assert prec == pytest.approx(right / len(covered))
     grid = np.array([0.0, 0.25, 0.5, 0.75, 0.95])
-    thresholds, coverage, precision, recall = R.hierarchical_curve(records, depth, grid)
+    thresholds, coverage, precision, recall = A.hierarchical_curve(records, depth, grid)
     for t, cov, prec, rec in zip(thresholds, coverage, precision, recall):
         served = [(r, set(_serve(r, t))) for r in records]
         overlap = sum(len(set(r.true_path) & s) for r, s in served)
@@ -146,18 +148,18 @@ def test_curves_equal_a_direct_count_of_what_serving_would_return(tiny_google: T
 
 
 def test_worst_categories_and_mistakes(tiny_google: Taxonomy) -> None:
-    wrong = R.EvalRecord("a", "kite", ("1", "2", "3"), ("4", "5"), (0.9, 0.8), 2)
-    shallow = R.EvalRecord("b", "kite 2", ("1", "2", "3"), ("1", "2", "3"), (0.9, 0.8, 0.1), 2)
-    right = R.EvalRecord("c", "pot", ("4", "5"), ("4", "5"), (0.9, 0.9), 2)
-    deep = R.EvalRecord("d", "pot 2", ("4",), ("4", "5"), (0.9, 0.9), 2)
-    scores = {s.category_id: s for s in R.category_scores([wrong, shallow, right])}
+    wrong = EvalRecord("a", "kite", ("1", "2", "3"), ("4", "5"), (0.9, 0.8), 2)
+    shallow = EvalRecord("b", "kite 2", ("1", "2", "3"), ("1", "2", "3"), (0.9, 0.8, 0.1), 2)
+    right = EvalRecord("c", "pot", ("4", "5"), ("4", "5"), (0.9, 0.9), 2)
+    deep = EvalRecord("d", "pot 2", ("4",), ("4", "5"), (0.9, 0.9), 2)
+    scores = {s.category_id: s for s in A.category_scores([wrong, shallow, right])}
     assert (scores["3"].support, scores["3"].f1) == (2, 0.0)
     assert scores["5"].precision == 0.5 and scores["5"].recall == 1.0
-    assert R.category_scores([wrong, shallow, right])[0].category_id == "3"
-    assert [R.mistake_kind(r) for r in (wrong, shallow, right)] == ["wrong category", "stopped early", "correct"]
-    assert R.mistake_kind(deep) == "too specific"
-    assert R.example_mistakes([shallow, wrong, right], "3") == [wrong, shallow]
-    assert R.example_mistakes([shallow, wrong, right], "3", exclude={"a"}) == [shallow]
+    assert A.category_scores([wrong, shallow, right])[0].category_id == "3"
+    assert [A.mistake_kind(r) for r in (wrong, shallow, right)] == ["wrong category", "stopped early", "correct"]
+    assert A.mistake_kind(deep) == "too specific"
+    assert A.example_mistakes([shallow, wrong, right], "3") == [wrong, shallow]
+    assert A.example_mistakes([shallow, wrong, right], "3", exclude={"a"}) == [shallow]
 
 
 def _empty_store(path: Path) -> None:

@@ -136,6 +136,34 @@ def test_cli_tunes_writes_and_reexports_what_it_reports(demo_run, run_artifacts,
 
 
 @pytest.mark.e2e
+def test_eval_predictions_are_what_the_exported_model_serves(run_artifacts) -> None:  # noqa: ANN001
+    """The one eval-split pass threshold tuning and the run report share: paths, confidences, served
+    depths and the asked-for fields of the labelled products, as the model's serving_default gives them."""
+    import tensorflow as tf
+
+    from prodcat import features as F
+    from prodcat.trainer import retune
+
+    model = retune.load_model(run_artifacts.model_dir, run_artifacts.transform_graph_dir)
+    split = retune.eval_predictions(model, run_artifacts.eval_files, fields=(F.TITLE, F.SHOP))
+    records = [r.numpy() for r in tf.data.TFRecordDataset(run_artifacts.eval_files, compression_type="GZIP")]
+    outputs = tf.saved_model.load(run_artifacts.model_dir).signatures["serving_default"](examples=tf.constant(records))
+    rows = []
+    for row, record in enumerate(records):
+        feature = tf.train.Example.FromString(record).features.feature
+        if feature[F.CATEGORY].bytes_list.value[0].decode() in model.taxonomy:
+            rows.append((row, feature[F.TITLE].bytes_list.value[0].decode(), feature[F.SHOP].bytes_list.value[0].decode()))
+    assert len(split) == len(rows) > 100
+    assert split.fields[F.TITLE] == [title for _, title, _ in rows] and split.fields[F.SHOP] == [shop for *_, shop in rows]
+    served = outputs[F.OUT_DEPTH].numpy()
+    full = outputs[F.OUT_FULL_DEPTH].numpy()
+    for i, (row, _, _) in enumerate(rows):
+        assert split.path_ids[i] == [v.decode() for v in outputs[F.OUT_LEVEL_IDS][row].numpy()[:full[row]]]
+        assert split.served_depths[i] == served[row]
+        np.testing.assert_allclose(split.confidences[i], outputs[F.OUT_LEVEL_CONFIDENCES][row].numpy(), atol=1e-6)
+
+
+@pytest.mark.e2e
 def test_offline_scoring_is_what_the_serving_graph_does(demo_run, run_artifacts, tmp_path: Path) -> None:  # noqa: ANN001
     """Non-trivial thresholds (each level cut near its median confidence), a subtree floor and
     temperatures: the numpy scoring used by the search matches the re-exported graph exactly."""

@@ -1,0 +1,79 @@
+"""What the run report shows, as plain typed data: collected from a run (`report_run`), analysed
+(`report_analysis`) and rendered (`report_page`), so each step can be tested without the others."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from prodcat.taxonomy import Taxonomy
+
+
+class NoEvaluationError(LookupError):
+    """The run has no (finished) evaluation: there is nothing to report."""
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalRecord:
+    """One eval product: its truth and the model's greedy path with per-level confidences."""
+
+    product_id: str
+    title: str
+    true_path: tuple[str, ...]        # category ids, level 1 first
+    full_path: tuple[str, ...]        # the greedy (or beam) path to its end, ids
+    confidences: tuple[float, ...]    # one per level of full_path
+    served_depth: int                 # how many levels of full_path serving returns (thresholds)
+    language: str = ""
+    shop: str = ""
+
+    @property
+    def served_path(self) -> tuple[str, ...]:
+        return self.full_path[: self.served_depth]
+
+    @property
+    def served_category(self) -> str | None:
+        return self.full_path[self.served_depth - 1] if self.served_depth else None
+
+
+@dataclasses.dataclass(frozen=True)
+class SliceMetrics:
+    """One slice of the Evaluator's metrics, as TFMA stored them."""
+
+    column: str                       # "" for the overall slice
+    value: str
+    metrics: dict[str, float]         # the candidate model's values
+    diffs: dict[str, float]           # change vs the baseline model, when there was one
+
+    @property
+    def slice_id(self) -> str:
+        return f"{self.column}={self.value}" if self.column else "overall"
+
+
+@dataclasses.dataclass(frozen=True)
+class GateVerdict:
+    """One gate of the eval config on one slice, with TFMA's verdict."""
+
+    slice_id: str
+    metric: str
+    is_diff: bool
+    bound: str
+    value: float | None
+    verdict: str                      # "pass", "fail", or "n/a" (e.g. no baseline to compare with)
+    message: str = ""
+
+
+@dataclasses.dataclass
+class ReportData:
+    """Everything one report shows about one run's model."""
+
+    run_id: str
+    taxonomy: Taxonomy
+    records: list[EvalRecord]
+    slices: list[SliceMetrics]
+    gates: list[GateVerdict]
+    blessed: bool | None
+    evaluation_uri: str = ""
+    model_dir: str = ""
+    examples_uri: str = ""
+    missing_slices: list[str] = dataclasses.field(default_factory=list)
+    floors: tuple[float, ...] = ()    # the served model's per-level confidence floors
+    generated_at: str = ""

@@ -7,7 +7,8 @@
 2. Every variant is then trained by the Trainer's own `train` on that run's transformed
    examples. The Transform graph does not depend on the model variant (hashing, the frozen
    encoder, label tables; token idf and class weights are computed by the trainer from the
-   training data), so each variant differs from the default in exactly one model setting.
+   training data), so each variant differs from the default in exactly one model setting (the
+   flat leaf classifier in its network, which `benchmarks.flat_classifier` builds).
 3. The evaluation products go through the same Transform graph, each variant predicts them, and
    the serving graph's decoder turns the level probabilities into paths (greedy, thresholds off,
    so variants compare as models; the "beam" row decodes the default model's probabilities with
@@ -43,7 +44,7 @@ from .quality import (REPO, SHARED, _log, _true_paths, add_dataset_arguments, co
 # name -> model settings that differ from the default (one at a time)
 VARIANTS: dict[str, dict] = {
     "full": {},
-    "flat leaf classifier": {"heads": "flat"},
+    "flat leaf classifier": {},  # the default settings under the benchmark's own flat classifier (FLAT_CLASSIFIER)
     "no parent feedback": {"parent_feedback": False},
     "no class weights": {"class_weighting": "none"},
     "sqrt class resampling": {"class_sampling": "sqrt"},
@@ -56,24 +57,19 @@ VARIANTS: dict[str, dict] = {
     "no label semantics": {"label_semantics": False, "label_prior": False},
     "no wide path": {"wide_path": False},
     "wide path without the n-gram embedding": {"ngram_features": False},
-    "wide path without the n-gram embedding and hinge loss with margin 3": {
-        "ngram_features": False, "loss": "hinge", "hinge_margin": 3.0},
     "unseen classes trained": {"unseen_classes": "trained"},
     **{f"unseen class offset {o}": {"unseen_class_offset": float(o)} for o in (3, 6, 10)},
     "dense Adam": {"optimizer": "adam"},
     "early stopping on loss": {"early_stopping_monitor": "loss"},
     "early stopping on accuracy with patience 6": {"early_stopping_monitor": "accuracy", "early_stopping_patience": 6},
     "wide path on 65536 buckets from min_df 1": {"wide_max_features": 65536, "wide_min_df": 1},
-    "hinge loss": {"loss": "hinge"},
-    "hinge loss with margin 3": {"loss": "hinge", "hinge_margin": 3.0},
-    "cross-entropy and hinge loss": {"loss": "cross_entropy_and_hinge"},
-    **{f"wide gain {g}": {"wide_gain": float(g)} for g in (0.3, 10, 30)},
-    "wide gain 10 and hinge loss with margin 3": {"wide_gain": 10.0, "loss": "hinge", "hinge_margin": 3.0},
     "no margin head": {"margin_head": {"enabled": False}},
     **{f"margin head weight {w}": {"margin_head": {"weight": float(w)}} for w in (4, 16, 64)},
     "margin head alone": {"margin_head": {"weight": 1000.0}},  # the network only breaks the SVMs' ties
     "margin head with C 2": {"margin_head": {"c": 2.0}},
 }
+# Variants whose network the product does not build: benchmarks/flat_classifier.py builds it.
+FLAT_CLASSIFIER = {"flat leaf classifier"}
 BEAM_WIDTH = 5
 
 
@@ -195,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     from prodcat import features as F
     from prodcat.trainer.model import category_name_embeddings, model_feature_dims, seen_class_masks
 
-    from . import splits
+    from . import flat_classifier, splits
     from .prodcat_runner import train_and_predict
 
     variants = comma_choices(parser, args.variants, list(VARIANTS), "variant")
@@ -238,12 +234,19 @@ def main(argv: list[str] | None = None) -> int:
         for seed in seeds:
             label = name if len(seeds) == 1 else f"{name}, seed {seed}"
             config = Config.model_validate({**base, "model": {**VARIANTS[name], "seed": seed}})
-            train_data, eval_data, flat = trainer.training_datasets(config, taxonomy, tft_output, files["train"], files["eval"])
+            network = {}
+            if name in FLAT_CLASSIFIER:
+                train_data, eval_data, layout = flat_classifier.flat_datasets(
+                    config, taxonomy, tft_output, files["train"], files["eval"])
+                network = {"network": flat_classifier.flat_network(layout)}
+            else:
+                train_data, eval_data, layout = trainer.training_datasets(
+                    config, taxonomy, tft_output, files["train"], files["eval"])
             started = time.time()
             model, summary = trainer.train(
                 config, level_sizes, train_data, eval_data, feature_dims=dims,
                 label_vectors=label_vectors if config.model.label_semantics else None,
-                strategy=tf.distribute.get_strategy(), flat_layout=flat)
+                strategy=tf.distribute.get_strategy(), category_layout=layout, **network)
             seconds = time.time() - started
             probs = predict_levels(model, batches, depth)
             paths, confidences = decode(taxonomy, probs)
@@ -288,7 +291,8 @@ def main(argv: list[str] | None = None) -> int:
         "dataset": args.dataset, "fold": fold.name, "seeds": seeds, "train": len(fit), "dev": len(dev), "eval": len(fold.test),
         "started": started_at.isoformat(timespec="seconds"), "finished": finished_at.isoformat(timespec="seconds"),
         "machine_at_start": machine_start, "load_average_at_end": machine()["load_average_1_5_15"],
-        "versions": versions(), "git": git_state(), "variants": VARIANTS, "table": table, "rows": rows,
+        "versions": versions(), "git": git_state(), "variants": VARIANTS,
+        "flat_classifier_variants": sorted(FLAT_CLASSIFIER), "table": table, "rows": rows,
     }, indent=2, default=float))
     print(f"\nwall time {(finished_at - started_at).total_seconds():.0f} s; results: {out}")
     return 0

@@ -68,7 +68,6 @@ def split_by_language(products: list, taxonomy) -> tuple[list, dict[str, list]]:
 # name -> (text encoder kind, model config overrides, text config overrides); the first is prodcat's default.
 VARIANTS: dict[str, tuple[str, dict, dict]] = {
     "use_multilingual": ("use_multilingual", {}, {}),
-    "use_m_path_dropout": ("use_multilingual", {"memorizing_path_dropout": 0.5}, {}),
     "use_m_title_only": ("use_multilingual", {}, {"embedding_fields": ["title"]}),
     "use_m_with_description": ("use_multilingual", {}, {"embedding_fields": ["title", "product_type", "tags", "description"]}),
     "ngrams_only": ("none", {}, {}),

@@ -10,10 +10,11 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 if TYPE_CHECKING:
     from prodcat.records import ReadOptions
@@ -26,11 +27,11 @@ class _Section(BaseModel):
 class DemoConfig(_Section):
     """The generated dataset used when no `data` is configured."""
 
-    n_products: int = Field(3000, ge=10)
-    n_categories: int = Field(40, ge=2)
-    n_shops: int = Field(12, ge=1)
-    images: bool = False
-    seed: int = 0
+    n_products: int = Field(3000, ge=10, description="how many products to generate")
+    n_categories: int = Field(40, ge=2, description="how many categories of the taxonomy the products are labelled with")
+    n_shops: int = Field(12, ge=1, description="how many shops sell them (each a few level-1 subtrees)")
+    images: bool = Field(False, description="attach a generated image whose shape and hue depend on the category")
+    seed: int = Field(0, description="the same seed generates the same products")
 
 
 class SplitConfig(_Section):
@@ -42,11 +43,12 @@ class SplitConfig(_Section):
     (e.g. a dataset's official train/validation files).
     """
 
-    method: Literal["hash", "shop", "files"] = "hash"
-    eval_fraction: float = Field(0.2, gt=0.0, lt=1.0)
-    buckets: int = Field(20, ge=2)
-    train_pattern: str = "train*"
-    eval_pattern: str = "eval*"
+    method: Literal["hash", "shop", "files"] = Field(
+        "hash", description="hash: by product id; shop: by shop name (no eval shop in training); files: as given")
+    eval_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="share of products (hash) or shops (shop) kept for eval")
+    buckets: int = Field(20, ge=2, description="hash buckets the split is made of (the eval share is rounded to them)")
+    train_pattern: str = Field("train*", description="files: the training files' name pattern in the data directory")
+    eval_pattern: str = Field("eval*", description="files: the eval files' name pattern in the data directory")
 
 
 class IngestConfig(_Section):
@@ -61,8 +63,10 @@ class IngestConfig(_Section):
     title is reported instead of reaching the model.
     """
 
-    on_bad_record: Literal["fail", "quarantine"] = "fail"
-    on_bad_image: Literal["drop_image", "reject"] = "drop_image"
+    on_bad_record: Literal["fail", "quarantine"] = Field(
+        "fail", description="fail: stop at the first bad record; quarantine: keep the good ones, list the bad")
+    on_bad_image: Literal["drop_image", "reject"] = Field(
+        "drop_image", description="drop_image: keep the product without its unusable image; reject: a bad record")
     max_field_chars: int = Field(64 * 1024, ge=1, description="longest text value (each list item too), in characters")
     max_image_bytes: int = Field(20 * 1024 * 1024, ge=1, description="largest encoded image, in bytes")
 
@@ -110,20 +114,21 @@ class TextConfig(_Section):
 
     Two text paths: `fields` feed hashed word/char n-grams learned end to end (brands, sizes and
     codes); `embedding_fields` feed the frozen pretrained multilingual sentence encoder (meaning
-    across languages). The shop reaches the model as the merchant feature, not as words here: with
-    "shop" among `fields` the MWPD pipeline's network gained (0.867 vs 0.855 mean per-level F1) but
-    its margin head lost more (0.877 vs 0.881 alone; mixed 0.885 vs 0.886), the shops' character
-    n-grams taking n-gram rows from the titles'.
+    across languages). The shop reaches the model as the merchant feature, not as words here: as
+    words, the shops' character n-grams take n-gram rows from the titles' (BENCHMARKS.md).
     """
 
-    fields: tuple[str, ...] = ("title", "product_type", "tags", "vendor", "collections")
-    embedding_fields: tuple[str, ...] = ("title", "product_type", "tags")
-    encoder: TextEncoderConfig = TextEncoderConfig(max_tokens=128)
-    word_buckets: int = Field(1 << 18, ge=16)
-    merchant_buckets: int = Field(1 << 16, ge=16)
+    fields: tuple[str, ...] = Field(
+        ("title", "product_type", "tags", "vendor", "collections"),
+        description="product fields whose words and character n-grams the model learns from")
+    embedding_fields: tuple[str, ...] = Field(
+        ("title", "product_type", "tags"), description="product fields the pretrained sentence encoder embeds")
+    encoder: TextEncoderConfig = Field(TextEncoderConfig(max_tokens=128), description="the pretrained sentence encoder")
+    word_buckets: int = Field(1 << 18, ge=16, description="hash buckets for words and n-grams (rows of the n-gram table)")
+    merchant_buckets: int = Field(1 << 16, ge=16, description="hash buckets for shop names")
     char_ngrams: tuple[Annotated[int, Field(ge=1, le=8)], ...] = Field(
         (2, 3, 4, 5), description="lengths of the character n-grams taken within words; () turns them off")
-    max_tokens: int = Field(256, ge=8)
+    max_tokens: int = Field(256, ge=8, description="words per product read for the n-grams; the rest is ignored")
 
 
 class ImageConfig(_Section):
@@ -135,10 +140,13 @@ class ImageConfig(_Section):
     `size` x `size` pixels.
     """
 
-    mode: Literal["auto", "on", "off"] = "auto"
-    weights: str | None = None
-    size: int = Field(48, ge=16, le=256)
-    pretrained_size: Literal[96, 128, 160, 192, 224] = 96
+    mode: Literal["auto", "on", "off"] = Field(
+        "auto", description="auto: use images when any training product has one; on / off: always / never")
+    weights: str | None = Field(
+        None, description="MobileNet-V2 ImageNet weights file (no top) for pretrained embeddings; None: a small CNN")
+    size: int = Field(48, ge=16, le=256, description="image side in pixels for the small CNN learned in training")
+    pretrained_size: Literal[96, 128, 160, 192, 224] = Field(
+        96, description="image side in pixels for the pretrained MobileNet-V2 (must match the weights file)")
 
 
 class MarginHeadConfig(_Section):
@@ -149,105 +157,116 @@ class MarginHeadConfig(_Section):
     (word uni/bigrams and character n-grams as two L2-normalised blocks), their sentence embedding
     and their shop. Served as TF ops inside the model: each level's distribution becomes
     softmax(log p_network + weight * svm_scores). On sparse n-grams a margin-trained linear model
-    is what a softmax trained with Adam does not reach (MWPD: 0.889 vs 0.869 for the same features
-    under logistic regression); the network keeps what it adds beyond it (names of categories
-    without training products, other languages).
+    reaches what a softmax trained with Adam does not (BENCHMARKS.md); the network keeps what it
+    adds beyond it (names of categories without training products, other languages).
     """
 
-    enabled: bool = True
+    enabled: bool = Field(True, description="fit the SVMs and mix their scores into the served distributions")
     c: float = Field(1.0, gt=0.0, description="liblinear's C: the inverse of the L2 regularisation strength")
     max_features: int = Field(1 << 16, ge=1, description="n-gram buckets kept (most frequent in training first)")
     min_df: int = Field(1, ge=1, description="a bucket is kept when at least this many training products have it")
     weight: float | None = Field(
-        None, ge=0.0, description="the SVM scores' weight against the network's log-probabilities; None: chosen "
-        "from `weight_grid` on the eval split, by mean per-level accuracy averaged with the grid neighbours' (the "
-        "middle of the best plateau: one eval split's single best point is partly noise)")
-    weight_grid: tuple[Annotated[float, Field(ge=0.0)], ...] = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
+        None, ge=0.0, description="the SVM scores' weight against the network's log-probabilities; None: the middle "
+        "of the best plateau of `weight_grid` on the eval split")
+    weight_grid: tuple[Annotated[float, Field(ge=0.0)], ...] = Field(
+        (0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0), description="the weights tried on the eval split when `weight` is None")
     max_iter: int = Field(1000, ge=1, description="liblinear's iteration cap per class")
+
+
+# Settings removed from `model`, with what replaces each or why it went; and the value that asked
+# for what prodcat now always does. A config file that sets one is an error; a config dumped
+# before the removal (an exported model's assets.extra/config.json, a compiled pipeline's
+# custom_config) holds every setting and still loads when it holds that value.
+REMOVED_MODEL_SETTINGS: dict[str, tuple[object, str]] = {
+    "heads": ("per_level", "the model has one softmax head per taxonomy level; the flat leaf classifier measured "
+              "no gain and is the ablation benchmark's variant 'flat leaf classifier' (benchmarks/flat_classifier.py)"),
+    "memorizing_path_dropout": (0.0, "it measured no gain (BENCHMARKS.md); delete the setting"),
+    "loss": ("cross_entropy", "each level's loss is cross-entropy; the hinge losses measured no gain (BENCHMARKS.md)"),
+    "hinge_margin": (1.0, "it went with the hinge loss, which measured no gain (BENCHMARKS.md); delete the setting"),
+    "wide_gain": (1.0, "the wide path learns at the model's learning rate; other gains measured worse "
+                  "(BENCHMARKS.md); delete the setting"),
+}
+# Validation context key: reject every removed setting, whatever its value (`load_config` sets it).
+FROM_FILE = "from_config_file"
 
 
 class ModelConfig(_Section):
     """The per-level model: shared trunk, one softmax head per taxonomy level."""
 
-    embedding_dim: int = Field(64, ge=4)
+    embedding_dim: int = Field(64, ge=4, description="size of the learned word/n-gram embedding")
     token_weighting: Literal["mean", "tfidf"] = Field(
-        "tfidf", description="pooling of the hashed n-gram embeddings: 'mean', or TF-IDF weights from the "
-        "training data, L2-normalised (rare, telling tokens count more than the n-grams every title shares)")
-    image_units: int = Field(64, ge=4)
-    hidden_units: tuple[int, ...] = (256,)
-    level_hidden_units: int = Field(128, ge=0)
-    heads: Literal["per_level", "flat"] = Field(
-        "per_level", description="'per_level': one softmax per taxonomy level; 'flat': one softmax over every "
-        "category, trained on the product's own category (the flat baseline); each level's distribution is "
-        "then the sum over its subtrees, so decoding and serving are unchanged")
-    parent_feedback: bool = True
+        "tfidf", description="pooling of the n-gram embeddings: mean, or TF-IDF weights from the training data "
+        "(rare, telling tokens count more than the n-grams every title shares)")
+    image_units: int = Field(64, ge=4, description="size of the image features fed to the trunk")
+    hidden_units: tuple[int, ...] = Field((256,), description="the shared trunk's dense layers, one size each")
+    level_hidden_units: int = Field(128, ge=0, description="a dense layer of this size in each level's head; 0: none")
+    parent_feedback: bool = Field(
+        True, description="each level's head also reads the level above's predicted distribution")
     ngram_features: bool = Field(
         True, description="the trained text path (hashed word/char n-grams learned end to end); off: the "
         "model reads only the pretrained embeddings (and shop, image)")
     merchant_feature: bool = Field(
         True, description="learn an embedding of the shop name (zero for shops never seen in training)")
-    merchant_dim: int = Field(16, ge=2)
+    merchant_dim: int = Field(16, ge=2, description="size of the shop embedding")
     label_semantics: bool = Field(
-        True, description="score each category also by the similarity of the product to the embedding of "
-        "the category's path name (needs the pretrained text encoder); lets rare and unseen categories be predicted")
+        True, description="also score each category by the product's similarity to the category's path name "
+        "(needs the pretrained text encoder): rare and unseen categories can be predicted")
     label_prior: bool = Field(
-        True, description="add to each level's scores the plain cosine similarity between the product's "
-        "pretrained sentence embedding and each category name's (the zero-shot score, only its scale "
-        "learned): a prior from outside the training data, for shops and domains training has not covered")
+        True, description="add the plain similarity of the product's sentence embedding to each category name "
+        "(zero-shot, only its scale learned): a prior for shops and domains training has not covered")
     unseen_classes: Literal["trained", "label_semantics"] = Field(
-        "label_semantics", description="how a level scores its classes without training products (with label "
-        "semantics): 'label_semantics' leaves them out of the training softmax and scores them at serving by "
-        "the similarity to their names alone, as the zero-shot peer does (a shop from a domain training never "
-        "covered is not hopeless); 'trained': they stay in every softmax, which teaches the heads they never occur")
+        "label_semantics", description="categories without training products: label_semantics leaves them out of "
+        "training and scores them by their names at serving; trained keeps them in every softmax")
     unseen_class_offset: float = Field(
-        3.0, ge=0.0, description="with unseen_classes 'label_semantics': subtracted at serving from the score of "
-        "each class without training products (calibrated stacking), so a name-only score wins only by a margin")
+        3.0, ge=0.0, description="with unseen_classes label_semantics: subtracted from a name-only score at serving, "
+        "so such a category wins only by a margin")
     wide_path: bool = Field(
-        True, description="wide & deep: add to each level's scores a linear model on the TF-IDF vector of the "
-        "hashed n-grams, one weight per (n-gram bucket, class with training products), as a TF-IDF + linear SVM has")
+        True, description="wide & deep: add a linear model on the TF-IDF vector of the hashed n-grams to each "
+        "level's scores, one weight per (n-gram, category with training products)")
     wide_max_features: int = Field(1 << 15, ge=1, description="n-gram buckets the wide path keeps, most frequent first")
     wide_min_df: int = Field(2, ge=1, description="the wide path keeps buckets in at least this many training products")
-    wide_gain: float = Field(
-        1.0, gt=0.0, description="the wide table's learning rate relative to the model's (its scores are multiplied "
-        "by it; Adam moves a weight by about the learning rate per step); 1 measured best on MWPD")
-    dropout: float = Field(0.2, ge=0.0, lt=1.0)
-    memorizing_path_dropout: float = Field(
-        0.0, ge=0.0, lt=1.0, description="share of training products whose hashed n-gram and shop features are "
-        "hidden, so the model also learns from the multilingual embedding alone (other languages, new shops); "
-        "only with the pretrained text encoder")
+    dropout: float = Field(0.2, ge=0.0, lt=1.0, description="dropout rate after each dense layer in training")
     loss_weights: tuple[float, ...] | None = Field(
-        None, description="per-level loss weights; None weighs every level 1.0"
+        None, description="per-level loss weights (the last repeats for deeper levels); None weighs every level 1.0"
     )
-    loss: Literal["cross_entropy", "hinge", "cross_entropy_and_hinge"] = Field(
-        "cross_entropy", description="each level's loss: cross-entropy, a multi-class hinge on the scores (the true "
-        "class ahead of every other by `hinge_margin`, then no further push: a linear SVM's loss), or their sum")
-    hinge_margin: float = Field(1.0, gt=0.0, description="the hinge's margin, in log-probability")
-    class_weighting: Literal["none", "inverse_sqrt", "inverse"] = "inverse_sqrt"
+    class_weighting: Literal["none", "inverse_sqrt", "inverse"] = Field(
+        "inverse_sqrt", description="weigh each product's loss by its category's rarity: 1/sqrt(count), 1/count or none")
     class_sampling: Literal["none", "sqrt", "uniform"] = Field(
-        "none", description="resample the training stream by category: 'sqrt' draws a category in proportion to "
-        "the square root of its count, 'uniform' every seen category equally often (rare ones over-sampled, "
-        "frequent ones under-sampled; an epoch keeps its number of steps); class weights are then computed on "
-        "the resampled distribution")
+        "none", description="resample the training stream by category: sqrt draws a category in proportion to "
+        "the square root of its count, uniform every seen category equally often; none: as in the data")
     optimizer: Literal["adam", "lazy_adam"] = Field(
-        "lazy_adam", description="'lazy_adam': Adam that updates only the looked-up rows of the n-gram and wide tables "
-        "(TF Addons' LazyAdam semantics); much less work per step when those tables are large")
-    learning_rate: float = Field(3e-3, gt=0)
-    batch_size: int = Field(64, ge=1)
-    epochs: int = Field(30, ge=1)
-    early_stopping_patience: int = Field(4, ge=0)
+        "lazy_adam", description="lazy_adam: Adam that updates only the looked-up rows of the n-gram and wide "
+        "tables (much less work per step); adam: Keras' Adam")
+    learning_rate: float = Field(3e-3, gt=0, description="the optimizer's learning rate")
+    batch_size: int = Field(64, ge=1, description="products per training step")
+    epochs: int = Field(30, ge=1, description="most passes over the training data (early stopping may end sooner)")
+    early_stopping_patience: int = Field(
+        4, ge=0, description="epochs without improvement on the eval split before training stops")
     early_stopping_monitor: Literal["loss", "accuracy"] = Field(
-        "accuracy", description="what early stopping watches on the eval split (and which epoch's weights it keeps): "
-        "'loss', the weighted sum of per-level cross-entropies, or 'accuracy', the mean of the per-level "
-        "accuracies (what the F1 figures follow; the loss also rises when correct answers get over-confident)")
-    margin_head: MarginHeadConfig = MarginHeadConfig()
-    seed: int = 0
+        "accuracy", description="what early stopping watches on the eval split (and whose best epoch it keeps): "
+        "the mean per-level accuracy, or the loss")
+    margin_head: MarginHeadConfig = Field(MarginHeadConfig(), description="linear SVMs per level beside the network")
+    seed: int = Field(0, description="the random seed of training: same data and seed, same model")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _removed_settings(cls, data: Any, info: ValidationInfo) -> Any:
+        if not isinstance(data, dict) or not REMOVED_MODEL_SETTINGS.keys() & data.keys():
+            return data
+        strict = bool(info.context and info.context.get(FROM_FILE))
+        problems = [key for key in REMOVED_MODEL_SETTINGS
+                    if key in data and (strict or data[key] != REMOVED_MODEL_SETTINGS[key][0])]
+        if problems:
+            raise PydanticCustomError("removed_setting", "; ".join(
+                f"`{key}` was removed: {REMOVED_MODEL_SETTINGS[key][1]}" for key in problems))
+        return {key: value for key, value in data.items() if key not in REMOVED_MODEL_SETTINGS}
 
 
 class ThresholdOverride(_Section):
     """A stricter confidence floor for every category under `path` (e.g. sensitive subtrees)."""
 
-    path: str
-    min_confidence: float = Field(ge=0.0, le=1.0)
+    path: str = Field(description="a category path of the taxonomy, e.g. 'Mature'")
+    min_confidence: float = Field(ge=0.0, le=1.0, description="the floor for every category under `path`")
 
 
 GOOGLE_SENSITIVE_PATHS = (
@@ -268,8 +287,8 @@ class SensitiveConfig(_Section):
     explicit `thresholds.overrides`, which must exist.
     """
 
-    paths: tuple[str, ...] = GOOGLE_SENSITIVE_PATHS
-    min_confidence: float = Field(0.8, ge=0.0, le=1.0)
+    paths: tuple[str, ...] = Field(GOOGLE_SENSITIVE_PATHS, description="the sensitive subtrees' category paths")
+    min_confidence: float = Field(0.8, ge=0.0, le=1.0, description="the confidence floor inside those subtrees")
 
 
 class ThresholdTuningConfig(_Section):
@@ -281,10 +300,11 @@ class ThresholdTuningConfig(_Section):
     between Trainer and Evaluator, so the Evaluator gates, and the Pusher pushes, the tuned model.
     """
 
-    enabled: bool = False
-    target_precision: float = Field(0.9, gt=0.0, le=1.0)
+    enabled: bool = Field(False, description="tune every trained model's floors in the pipeline, before the Evaluator")
+    target_precision: float = Field(
+        0.9, gt=0.0, le=1.0, description="hierarchical precision the per-level floors must reach on the eval split")
     sensitive_precision: float | None = Field(
-        0.98, gt=0.0, le=1.0, description="None: sensitive floors stay as configured")
+        0.98, gt=0.0, le=1.0, description="precision each sensitive subtree's floor must reach; None: keep them as configured")
     calibrate: bool = Field(
         False, description="fit a temperature per level on the eval split (lowest NLL) and tune on the calibrated "
         "confidences; the temperatures go into `thresholds.temperatures`")
@@ -298,28 +318,23 @@ class ThresholdConfig(_Section):
     level-1 confidence fails gets no prediction (this is what coverage measures).
     """
 
-    per_level: tuple[Annotated[float, Field(ge=0.0, le=1.0)], ...] = Field((0.3,), min_length=1)
+    per_level: tuple[Annotated[float, Field(ge=0.0, le=1.0)], ...] = Field(
+        (0.3,), min_length=1, description="confidence floor per level, level 1 first; the last repeats for deeper levels")
     beam_width: int = Field(
         5, ge=1, le=64, description="paths kept by beam search over the tree (scored by the product of their level "
-        "probabilities); 1: greedy decoding. 5 lifted hierarchical F1 on unseen shops by 8 points for 4-17 % more "
-        "serving time per call (BENCHMARKS.md)")
+        "probabilities); 1: greedy decoding")
     name_fallback_below: float = Field(
-        0.1, ge=0.0, le=1.0, description="a product whose decoded path has a level confidence below this gets "
-        "instead the category whose path-name embedding is nearest to its sentence embedding (zero-shot, over every "
-        "category; needs model.label_semantics); 0: never. The reported confidences stay the model's own, so "
-        "thresholds cut such a path as they would the model's")
+        0.1, ge=0.0, le=1.0, description="a path with a level confidence below this gives way to the category whose "
+        "name is nearest to the product's sentence embedding (needs model.label_semantics); 0: never")
     name_fallback_classes: Literal["unseen", "all"] = Field(
-        "unseen", description="which nearest names the fallback hands a product to: 'unseen', only categories "
-        "without training products (the heads decide among the ones they were trained on: on MWPD, where training "
-        "covers almost every class, the hand-overs to trained classes cost 0.4 of mean F1; on unseen Shopify shops they "
-        "were worth 0.9 of the fallback's 7 points of hF1, BENCHMARKS.md); 'all': every category. Needs a model that "
-        "records its unseen classes (model.unseen_classes 'label_semantics'); others fall back to 'all'")
-    overrides: tuple[ThresholdOverride, ...] = ()
-    sensitive: SensitiveConfig = SensitiveConfig()
+        "unseen", description="which categories the name fallback may choose: unseen, only those without training "
+        "products (the heads decide among the others); all: any category")
+    overrides: tuple[ThresholdOverride, ...] = Field((), description="stricter floors for named subtrees")
+    sensitive: SensitiveConfig = Field(SensitiveConfig(), description="subtrees where a wrong category does harm")
     temperatures: tuple[Annotated[float, Field(gt=0.0)], ...] = Field(
         (), description="per-level softmax temperature applied to the model's probabilities before decoding "
         "(calibration); () or 1.0: none; levels past the tuple's end get 1.0")
-    tune: ThresholdTuningConfig = ThresholdTuningConfig()
+    tune: ThresholdTuningConfig = Field(ThresholdTuningConfig(), description="choosing the floors from the eval split")
 
     def for_level(self, level: int) -> float:
         """The floor of `level` (1-based); the last value repeats for deeper levels."""
@@ -333,9 +348,10 @@ class ThresholdConfig(_Section):
 class EvaluationConfig(_Section):
     """Blessing gates checked by the Evaluator before anything is pushed."""
 
-    min_hierarchical_f1: float = Field(0.5, ge=0.0, le=1.0)
-    min_coverage: float = Field(0.5, ge=0.0, le=1.0)
-    max_f1_regression: float = Field(0.02, ge=0.0, le=1.0)
+    min_hierarchical_f1: float = Field(0.5, ge=0.0, le=1.0, description="a model below this hierarchical F1 is not pushed")
+    min_coverage: float = Field(0.5, ge=0.0, le=1.0, description="a model predicting fewer eval products is not pushed")
+    max_f1_regression: float = Field(
+        0.02, ge=0.0, le=1.0, description="a model whose hierarchical F1 falls more below the last pushed one's is not pushed")
     min_sensitive_precision: float = Field(
         0.0, ge=0.0, le=1.0,
         description="floor on hierarchical precision over products whose true or served category is "
@@ -352,9 +368,10 @@ class EvaluationConfig(_Section):
 class BeamConfig(_Section):
     """Beam options for the data components (DirectRunner locally)."""
 
-    direct_running_mode: Literal["in_memory", "multi_threading", "multi_processing"] = "in_memory"
+    direct_running_mode: Literal["in_memory", "multi_threading", "multi_processing"] = Field(
+        "in_memory", description="how the local DirectRunner runs the data components' work")
     direct_num_workers: int = Field(1, ge=0, description="0 means one per CPU core of the machine running it")
-    extra_args: tuple[str, ...] = ()
+    extra_args: tuple[str, ...] = Field((), description="more Beam pipeline options, e.g. --direct_running_mode=...")
 
     def args(self) -> list[str]:
         return [
@@ -365,17 +382,19 @@ class BeamConfig(_Section):
 
 
 class ServingConfig(_Section):
-    model_name: str = "prodcat"
+    """What the pushed model is served as."""
+
+    model_name: str = Field("prodcat", description="the model's name in TF Serving's layout and requests")
 
 
 class Resources(_Section):
     """Kubernetes resource requests for one component's pod."""
 
-    cpu: str = "1"
-    memory: str = "4G"
-    gpus: int = Field(0, ge=0)
+    cpu: str = Field("1", description="CPU request, in Kubernetes units")
+    memory: str = Field("4G", description="memory request, in Kubernetes units")
+    gpus: int = Field(0, ge=0, description="GPUs requested")
     gpu_type: str = Field("", description="accelerator type, e.g. nvidia-tesla-t4 (empty: none)")
-    node_selector: dict[str, str] = Field(default_factory=dict)
+    node_selector: dict[str, str] = Field(default_factory=dict, description="node labels the pod must run on")
 
 
 class TrainingConfig(_Section):
@@ -393,7 +412,7 @@ class TrainingConfig(_Section):
     `max_restarts` times; on a managed cluster the platform's restart policy does.
     """
 
-    workers: int = Field(1, ge=1)
+    workers: int = Field(1, ge=1, description="training processes (data-parallel); 1: one process")
     checkpoint_every: Literal["epoch"] | Annotated[int, Field(ge=1)] = Field(
         "epoch", description="'epoch': back up the training state after each epoch; N: every N training "
         "steps (an epoch resumed mid-way runs its remaining steps on a fresh pass over the data)",
@@ -403,46 +422,46 @@ class TrainingConfig(_Section):
         "(resuming from the last backup) after a worker dies, before the Trainer fails",
     )
     collective_timeout_s: float = Field(
-        0.0, ge=0.0, description="multi-worker: longest wait of one gradient/metric exchange for a peer; "
-        "0: no limit. A dead peer is noticed anyway (TensorFlow's coordination service, ~10 s); this "
-        "catches a peer that is alive but stuck. It must exceed the longest lag between workers, and "
-        "TensorFlow holds a sleeping thread per exchange for that long (thousands per worker at minutes)",
+        0.0, ge=0.0, description="multi-worker: longest wait of one gradient exchange for a stuck (alive) peer; "
+        "0: no limit; must exceed the longest lag between workers",
     )
 
 
 class ClusterConfig(_Section):
     """What a Kubeflow / Vertex run needs beyond the local run (same DAG, other paths)."""
 
-    image: str = "prodcat:latest"
+    image: str = Field("prodcat:latest", description="the container image every component runs in")
     pipeline_root: str = Field("", description="gs:// or s3:// root for artifacts; empty: the local one")
     serving_base: str = Field("", description="model base path the Pusher writes on the cluster")
-    beam_runner: Literal["DirectRunner", "DataflowRunner", "FlinkRunner", "SparkRunner"] = "DirectRunner"
-    beam_args: tuple[str, ...] = ()
-    default_resources: Resources = Resources()
-    trainer_resources: Resources = Resources(cpu="4", memory="16G")
-    component_resources: dict[str, Resources] = Field(default_factory=dict)
+    beam_runner: Literal["DirectRunner", "DataflowRunner", "FlinkRunner", "SparkRunner"] = Field(
+        "DirectRunner", description="the Beam runner of the data components on the cluster")
+    beam_args: tuple[str, ...] = Field((), description="Beam pipeline options on the cluster (beam.extra_args are not used)")
+    default_resources: Resources = Field(Resources(), description="a component's pod resources unless named below")
+    trainer_resources: Resources = Field(Resources(cpu="4", memory="16G"), description="the Trainer's pod resources")
+    component_resources: dict[str, Resources] = Field(
+        default_factory=dict, description="pod resources by component id, e.g. Transform")
 
 
 class Config(_Section):
     """Everything a run needs. Paths are resolved against the config file's directory."""
 
-    pipeline_name: str = "prodcat-demo"
+    pipeline_name: str = Field("prodcat-demo", description="the pipeline's name (lower-case letters, digits, '-')")
     data: str | None = Field(None, description="product file or directory; None generates demo data")
     taxonomy: str | None = Field(None, description="path or URL; None uses $PRODCAT_TAXONOMY or Google's file")
-    output_dir: str = "outputs/demo"
-    enable_cache: bool = True
-    demo: DemoConfig = DemoConfig()
-    split: SplitConfig = SplitConfig()
-    ingest: IngestConfig = IngestConfig()
-    text: TextConfig = TextConfig()
-    image: ImageConfig = ImageConfig()
-    model: ModelConfig = ModelConfig()
-    thresholds: ThresholdConfig = ThresholdConfig()
-    evaluation: EvaluationConfig = EvaluationConfig()
-    beam: BeamConfig = BeamConfig()
-    serving: ServingConfig = ServingConfig()
-    training: TrainingConfig = TrainingConfig()
-    cluster: ClusterConfig = ClusterConfig()
+    output_dir: str = Field("outputs/demo", description="where artifacts, ML Metadata and served models go")
+    enable_cache: bool = Field(True, description="reuse a component's earlier output when its inputs did not change")
+    demo: DemoConfig = Field(DemoConfig(), description="the generated products used when `data` is None")
+    split: SplitConfig = Field(SplitConfig(), description="how products are split into train and eval")
+    ingest: IngestConfig = Field(IngestConfig(), description="what happens to input the pipeline cannot use")
+    text: TextConfig = Field(TextConfig(), description="which text the model reads and how")
+    image: ImageConfig = Field(ImageConfig(), description="whether and how the model reads product images")
+    model: ModelConfig = Field(ModelConfig(), description="the classifier and its training")
+    thresholds: ThresholdConfig = Field(ThresholdConfig(), description="confidence floors and decoding at serving")
+    evaluation: EvaluationConfig = Field(EvaluationConfig(), description="the gates a model must pass to be pushed")
+    beam: BeamConfig = Field(BeamConfig(), description="Beam options for the data components locally")
+    serving: ServingConfig = Field(ServingConfig(), description="how the pushed model is named")
+    training: TrainingConfig = Field(TrainingConfig(), description="distributed training and recovery")
+    cluster: ClusterConfig = Field(ClusterConfig(), description="what a Kubeflow / Vertex run needs beyond a local one")
 
     @field_validator("pipeline_name")
     @classmethod
@@ -509,7 +528,7 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
         if isinstance(value, str) and "://" not in value and not Path(value).expanduser().is_absolute():
             raw[key] = str((path.parent / value).resolve())
     try:
-        return Config.model_validate(raw)
+        return Config.model_validate(raw, context={FROM_FILE: True})
     except ValidationError as err:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()

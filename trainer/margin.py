@@ -34,7 +34,7 @@ from scipy import ndimage, sparse
 
 from prodcat import features as F
 from prodcat.config import MarginHeadConfig
-from prodcat.trainer.model import inverse_document_frequency
+from prodcat.trainer.statistics import inverse_document_frequency
 from prodcat.trainer.text import char_bucket_offset
 
 keras = tf.keras

@@ -38,3 +38,10 @@ class LazyAdam(keras.optimizers.Adam):
         m.scatter_update(tf.IndexedSlices(m_rows, rows))
         v.scatter_update(tf.IndexedSlices(v_rows, rows))
         variable.scatter_sub(tf.IndexedSlices(alpha * m_rows / (tf.sqrt(v_rows) + epsilon), rows))
+
+
+def make_optimizer(kind: str, learning_rate: float) -> keras.optimizers.Optimizer:
+    """`model.optimizer`'s optimizer: 'lazy_adam' (this module's LazyAdam) or 'adam' (Keras' own)."""
+    if kind not in ("adam", "lazy_adam"):
+        raise ValueError(f"unknown optimizer {kind!r}: use 'adam' or 'lazy_adam'")
+    return (LazyAdam if kind == "lazy_adam" else keras.optimizers.Adam)(learning_rate)

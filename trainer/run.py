@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import os
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
-
 import logging
+import os
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import tensorflow as tf
@@ -16,18 +16,20 @@ from tfx_bsl.public import tfxio
 
 from prodcat import features as F
 from prodcat.config import Config, ModelConfig
-from prodcat.contract.signatures import ASSETS_EXTRA, CONFIG_ASSET, RAW_SIGNATURE, TAXONOMY_ASSET, WARMUP_PRODUCTS
+from prodcat.contract.signatures import ASSETS_EXTRA, CONFIG_ASSET, TAXONOMY_ASSET, WARMUP_PRODUCTS
 from prodcat.module_config import ModuleConfig
 from prodcat.trainer import distribution
+from prodcat.trainer.callbacks import training_callbacks
 from prodcat.trainer.decoding import model_decoder
 from prodcat.trainer.local_cluster import WORKER_DIGESTS, TrainingJob, run_local_cluster
+from prodcat.trainer.losses import compile_model
 from prodcat.trainer.margin import MarginHead, TrainingFeatures, choose_weight, mixed_layers, with_margin_head
-from prodcat.trainer.model import (
-    FlatLayout, WideFeatures, build_model, compile_model, inverse_document_frequency, label_embeddings,
-    model_feature_dims,
+from prodcat.trainer.model import build_model, label_embeddings, model_feature_dims
+from prodcat.trainer.sampling import (
+    CATEGORY_LABEL, SAMPLING_POWER, CategoryLayout, resample_by_category, target_distribution,
 )
-from prodcat.trainer.sampling import SAMPLING_POWER, resample_by_category, target_distribution
-from prodcat.trainer.signatures import make_signatures, save_serving_model
+from prodcat.trainer.signatures import make_signatures, save_serving_model, serving_feature_spec
+from prodcat.trainer.statistics import TrainingStatistics, class_weights
 from prodcat.trainer.warmup import write_warmup_requests
 
 if TYPE_CHECKING:  # a training worker need not import TFX's components (minutes of a restart on a busy host)
@@ -35,6 +37,10 @@ if TYPE_CHECKING:  # a training worker need not import TFX's components (minutes
 
 TRAINING_SUMMARY = "training_summary.json"
 _LOG = logging.getLogger("prodcat.trainer")
+# Builds and compiles the network `train` fits, from the training statistics (called under the
+# distribution strategy's scope). The product's is `per_level_network`; benchmarks pass others.
+NetworkBuilder = Callable[[Config, Sequence[int], dict, Sequence[np.ndarray] | None, TrainingStatistics],
+                          tf.keras.Model]
 
 
 def tfrecord_dataset_factory(files: list[str], options: tfxio.TensorFlowDatasetOptions, schema) -> tf.data.Dataset:  # noqa: ANN001
@@ -44,9 +50,10 @@ def tfrecord_dataset_factory(files: list[str], options: tfxio.TensorFlowDatasetO
 
 def input_dataset(
     file_pattern: list[str], dataset_factory, tft_output: tft.TFTransformOutput,  # noqa: ANN001
-    n_levels: int, batch_size: int, shuffle: bool, seed: int, flat_layout: FlatLayout | None = None,
+    n_levels: int, batch_size: int, shuffle: bool, seed: int, category_layout: CategoryLayout | None = None,
 ) -> tf.data.Dataset:
-    """(features, per-level labels) batches of transformed examples, one pass.
+    """(features, per-level labels) batches of transformed examples, one pass; with
+    `category_layout`, the labels also carry each product's own category (`CATEGORY_LABEL`).
 
     Sharding is by data, not by file: a split is often a single file, and every worker must see
     its share of it under MultiWorkerMirroredStrategy.
@@ -64,8 +71,8 @@ def input_dataset(
 
     def split(features: dict) -> tuple[dict, dict]:
         labels = {F.level_output(k): features[F.level_label(k)] for k in range(1, n_levels + 1)}
-        if flat_layout is not None:  # the flat classifier learns the product's own category
-            labels[F.FLAT_OUTPUT] = flat_layout.flat_label([labels[F.level_output(k)] for k in range(1, n_levels + 1)])
+        if category_layout is not None:
+            labels[CATEGORY_LABEL] = category_layout.category_label([labels[F.level_output(k)] for k in range(1, n_levels + 1)])
         return {name: features[name] for name in inputs}, labels
 
     return dataset.map(split).prefetch(tf.data.AUTOTUNE)
@@ -74,196 +81,75 @@ def input_dataset(
 def training_datasets(
     config: Config, taxonomy, tft_output: tft.TFTransformOutput, train_files: list[str], eval_files: list[str],  # noqa: ANN001
     dataset_factory=tfrecord_dataset_factory,  # noqa: ANN001
-) -> tuple[tf.data.Dataset, tf.data.Dataset, FlatLayout | None]:
-    """The train and eval datasets `train` expects, and the flat layout when the model or the sampler needs
-    each product's own category (the flat classifier learns it; resampling draws by it)."""
+) -> tuple[tf.data.Dataset, tf.data.Dataset, CategoryLayout | None]:
+    """The train and eval datasets `train` expects, and the category layout when class resampling
+    needs each training product's own category."""
     model_cfg = config.model
-    flat = model_cfg.heads == "flat"
-    layout = FlatLayout.from_taxonomy(taxonomy) if flat or model_cfg.class_sampling != "none" else None
+    layout = CategoryLayout.from_taxonomy(taxonomy) if model_cfg.class_sampling != "none" else None
     n_levels = len(taxonomy.level_sizes())
 
-    def dataset(files: list[str], shuffle: bool, layout: FlatLayout | None) -> tf.data.Dataset:
+    def dataset(files: list[str], shuffle: bool, layout: CategoryLayout | None) -> tf.data.Dataset:
         return input_dataset(files, dataset_factory, tft_output, n_levels, model_cfg.batch_size, shuffle, model_cfg.seed,
                              layout)
 
-    return dataset(train_files, True, layout), dataset(eval_files, False, layout if flat else None), layout
+    return dataset(train_files, True, layout), dataset(eval_files, False, None), layout
 
 
-def level_class_counts(dataset: tf.data.Dataset, level_sizes: Sequence[int]) -> list[np.ndarray]:
-    return _training_statistics(dataset, level_sizes)[0][:-1]
-
-
-def _training_statistics(
-    dataset: tf.data.Dataset, level_sizes: Sequence[int], token_buckets: int = 0,
-) -> tuple[list[np.ndarray], int, tuple[np.ndarray, int] | None]:
-    """One pass over the training data: class counts per level (then per category, when the labels
-    carry the flat one), the number of batches and, with `token_buckets`, the document frequency
-    of every token bucket and the number of products."""
-    counts = [np.zeros(size, dtype=np.int64) for size in level_sizes]
-    counts.append(np.zeros(int(sum(level_sizes)), dtype=np.int64))  # each product's own category (flat)
-    document_frequency = np.zeros(token_buckets, dtype=np.int64) if token_buckets else None
-    batches = documents = 0
-    for features, labels in dataset:
-        batches += 1
-        for k, size in enumerate(level_sizes, start=1):
-            values = np.reshape(labels[F.level_output(k)].numpy(), [-1])
-            counts[k - 1] += np.bincount(values[values >= 0], minlength=size)
-        if F.FLAT_OUTPUT in labels:
-            values = np.reshape(labels[F.FLAT_OUTPUT].numpy(), [-1])
-            counts[-1] += np.bincount(values[values >= 0], minlength=counts[-1].size)
-        if document_frequency is not None:
-            tokens = features[F.TOKENS]
-            documents += int(tokens.dense_shape[0])
-            pairs = np.unique(np.stack([tokens.indices[:, 0].numpy(), tokens.values.numpy()], axis=1), axis=0)
-            document_frequency += np.bincount(pairs[:, 1], minlength=token_buckets)
-    return counts, batches, ((document_frequency, documents) if document_frequency is not None else None)
-
-
-def class_weights(counts: np.ndarray, scheme: str) -> list[float] | None:
-    """Smoothed inverse-frequency weights, scaled so the average training product weighs 1.
-
-    Rare categories get more weight, but `inverse_sqrt` keeps a class with 5 examples from
-    outweighing one with 5,000 by a factor of 1,000.
-    """
-    if scheme == "none" or counts.sum() == 0:
-        return None
-    power = 0.5 if scheme == "inverse_sqrt" else 1.0
-    weights = np.where(counts > 0, 1.0 / np.maximum(counts, 1) ** power, 0.0)
-    weights *= counts.sum() / max((weights * counts).sum(), 1e-12)
-    return weights.astype(np.float32).tolist()
-
-
-def val_accuracy_key(level: int) -> str:
-    """The epoch-log key Keras gives level `level`'s accuracy on the eval split."""
-    return f"val_{F.level_output(level)}_accuracy"
-
-
-class EpochLog(tf.keras.callbacks.Callback):
-    """One short line per epoch: losses and per-level accuracy on the eval split."""
-
-    def __init__(self, n_levels: int) -> None:
-        super().__init__()
-        self.n_levels = n_levels
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        logs = logs or {}
-        accuracies = " ".join(
-            f"L{k}={logs.get(val_accuracy_key(k), float('nan')):.3f}" for k in range(1, self.n_levels + 1)
-        )
-        _LOG.info("epoch %d: loss %.4f val_loss %.4f val accuracy %s",
-                     epoch + 1, logs.get("loss", float("nan")), logs.get("val_loss", float("nan")), accuracies)
-
-
-class MeanLevelAccuracy(tf.keras.callbacks.Callback):
-    """Adds the mean of the per-level eval accuracies to the epoch's logs, for early stopping,
-    TensorBoard and the training summary to read."""
-
-    KEY = "val_mean_level_accuracy"
-    # `model.early_stopping_monitor` -> (epoch-log key, better when) for EarlyStopping
-    STOPPING = {"accuracy": (KEY, "max"), "loss": ("val_loss", "min")}
-
-    def __init__(self, n_levels: int) -> None:
-        super().__init__()
-        self.n_levels = n_levels
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        if logs is None:
-            return
-        values = [logs[key] for k in range(1, self.n_levels + 1)
-                  if (key := val_accuracy_key(k)) in logs]
-        if values:
-            logs[self.KEY] = float(np.mean(values))
-
-
-class ResumingBackup(tf.keras.callbacks.BackupAndRestore):
-    """BackupAndRestore that says what it restored, so a resumed training is visible in the log.
-
-    `epochs_restored`: epochs completed before this `fit` (0 for a fresh start); with a step
-    cadence the epoch that was interrupted is counted as not done.
-    """
-
-    def __init__(self, backup_dir: str, save_freq: str | int = "epoch") -> None:
-        super().__init__(backup_dir, save_freq=save_freq)
-        self.epochs_restored = 0
-
-    def on_train_begin(self, logs: dict | None = None) -> None:
-        super().on_train_begin(logs)  # restores the backup, if there is one
-        state = getattr(self, "_training_state", None)
-        epoch = int(tf.keras.backend.get_value(state._ckpt_saved_epoch)) if state is not None else -1
-        step = int(tf.keras.backend.get_value(state._ckpt_saved_batch)) if state is not None else -1
-        if epoch < 0:
-            _LOG.info("no training state backed up in %s: training from epoch 1", self.backup_dir)
-        elif self.save_freq == "epoch":
-            self.epochs_restored = epoch + 1
-            _LOG.info("restored the training state backed up after epoch %d from %s: resuming at epoch %d",
-                      epoch + 1, self.backup_dir, epoch + 2)
-        elif step + 1 == (getattr(self, "params", None) or {}).get("steps"):  # backed up after the epoch's last step
-            self.epochs_restored = epoch + 1
-            _LOG.info("restored the training state backed up after epoch %d from %s: resuming at epoch %d",
-                      epoch + 1, self.backup_dir, epoch + 2)
-        else:
-            self.epochs_restored = epoch
-            _LOG.info("restored the training state backed up in epoch %d after step %d from %s: resuming "
-                      "epoch %d at step %d", epoch + 1, step + 1, self.backup_dir, epoch + 1, step + 2)
+def per_level_network(config: Config, level_sizes: Sequence[int], feature_dims: dict,
+                      label_vectors: Sequence[np.ndarray] | None, stats: TrainingStatistics) -> tf.keras.Model:
+    """prodcat's model (`build_model`), compiled with class weights from the training counts."""
+    model_cfg = config.model
+    tfidf = model_cfg.token_weighting == "tfidf" and model_cfg.ngram_features
+    wide = None
+    if model_cfg.wide_path:
+        wide = stats.wide_features(stats.level_counts, model_cfg.wide_max_features, model_cfg.wide_min_df)
+        _LOG.info("wide path: %d n-gram buckets x %s classes with training products", wide.rows,
+                  "/".join(str(int(s.sum())) for s in wide.seen_classes))
+    model = build_model(level_sizes, model_cfg, config.text, feature_dims, label_vectors,
+                        stats.token_idf() if tfidf else None, wide, seen_classes=[c > 0 for c in stats.level_counts])
+    compile_model(model, [class_weights(c, model_cfg.class_weighting) for c in stats.level_counts], model_cfg)
+    return model
 
 
 def train(
     config: Config, level_sizes: Sequence[int], train_data: tf.data.Dataset, eval_data: tf.data.Dataset,
     feature_dims: dict | None = None, label_vectors: Sequence[np.ndarray] | None = None, log_dir: str | None = None,
-    backup_dir: str | None = None, strategy: tf.distribute.Strategy | None = None, flat_layout: FlatLayout | None = None,
+    backup_dir: str | None = None, strategy: tf.distribute.Strategy | None = None,
+    category_layout: CategoryLayout | None = None, network: NetworkBuilder = per_level_network,
 ) -> tuple[tf.keras.Model, dict]:
-    """Builds, compiles and fits the model under `strategy` (default: the environment's)."""
+    """Builds (`network`), compiles and fits the model under `strategy` (default: the
+    environment's), then adds the margin head."""
     model_cfg: ModelConfig = config.model
     strategy = strategy or distribution.strategy_from_environment()
     tfidf = model_cfg.token_weighting == "tfidf" and model_cfg.ngram_features
-    counts, batches, frequencies = _training_statistics(
-        train_data, level_sizes, config.text.word_buckets if tfidf or model_cfg.wide_path else 0)
-    counts, flat_counts = counts[:-1], counts[-1]
-    token_idf = inverse_document_frequency(*frequencies) if frequencies is not None and tfidf else None
-    wide = None
-    if model_cfg.wide_path:
-        wide = WideFeatures.from_training_statistics(
-            *frequencies, [flat_counts] if model_cfg.heads == "flat" else counts,
-            model_cfg.wide_max_features, model_cfg.wide_min_df)
-        _LOG.info("wide path: %d n-gram buckets x %s classes with training products", wide.rows,
-                  "/".join(str(int(s.sum())) for s in wide.seen_classes))
+    stats = TrainingStatistics.collect(train_data, level_sizes,
+                                       config.text.word_buckets if tfidf or model_cfg.wide_path else 0)
     margin = None
     if model_cfg.margin_head.enabled:
         margin = _fit_margin_head(config, level_sizes, train_data, feature_dims or {})
     steps_per_epoch = None
     if model_cfg.class_sampling != "none":
-        if flat_layout is None:
-            raise ValueError("class_sampling needs the flat layout (each product's own category in its labels)")
+        if category_layout is None:
+            raise ValueError("class_sampling needs the category layout (each product's own category in its labels)")
         power = SAMPLING_POWER[model_cfg.class_sampling]
-        train_data = resample_by_category(train_data, flat_counts, power, model_cfg.batch_size, model_cfg.seed,
-                                          keep_flat_label=model_cfg.heads == "flat")
-        steps_per_epoch = batches  # an epoch: as many batches as one pass over the data
-        flat_counts = target_distribution(flat_counts, power) * flat_counts.sum()  # what the batches now hold
-        counts = flat_layout.level_counts(flat_counts)
+        train_data = resample_by_category(train_data, stats.category_counts, power, model_cfg.batch_size, model_cfg.seed)
+        steps_per_epoch = stats.batches  # an epoch: as many batches as one pass over the data
+        resampled = target_distribution(stats.category_counts, power) * stats.category_counts.sum()  # what batches hold
+        stats = dataclasses.replace(stats, category_counts=resampled, level_counts=category_layout.level_counts(resampled))
     elif backup_dir and isinstance(config.training.checkpoint_every, int):
         # Resuming mid-epoch needs the epoch's length, which Keras cannot infer from record files.
-        train_data = train_data.apply(tf.data.experimental.assert_cardinality(batches))
-    weights = [class_weights(c, model_cfg.class_weighting) for c in counts]
+        train_data = train_data.apply(tf.data.experimental.assert_cardinality(stats.batches))
     _LOG.info("training with %s (%d worker(s), %d replica(s))", type(strategy).__name__,
               distribution.cluster_workers(), strategy.num_replicas_in_sync)
     with strategy.scope():
-        model = build_model(level_sizes, model_cfg, config.text, feature_dims, label_vectors, token_idf, flat_layout,
-                            wide, seen_classes=[c > 0 for c in counts])
-        compile_model(model, weights, model_cfg, class_weights(flat_counts, model_cfg.class_weighting))
-    callbacks: list[tf.keras.callbacks.Callback] = [MeanLevelAccuracy(len(level_sizes))]  # before the stopper
-    monitor, mode = MeanLevelAccuracy.STOPPING[model_cfg.early_stopping_monitor]
-    callbacks.append(tf.keras.callbacks.EarlyStopping(
-        monitor=monitor, mode=mode, patience=model_cfg.early_stopping_patience, restore_best_weights=True))
-    backup = None
-    if backup_dir:  # before the loggers: an epoch in the log is an epoch backed up
-        backup = ResumingBackup(backup_dir, save_freq=config.training.checkpoint_every)
-        callbacks.append(backup)
-    if log_dir:
-        callbacks.append(tf.keras.callbacks.TensorBoard(log_dir=log_dir, update_freq="epoch"))
-    callbacks.append(EpochLog(len(level_sizes)))
+        model = network(config, level_sizes, feature_dims or {}, label_vectors, stats)
+    callbacks, backup = training_callbacks(len(level_sizes), model_cfg.early_stopping_monitor,
+                                           model_cfg.early_stopping_patience, backup_dir,
+                                           config.training.checkpoint_every, log_dir)
     history = model.fit(train_data, validation_data=eval_data, epochs=model_cfg.epochs, steps_per_epoch=steps_per_epoch,
                         callbacks=callbacks, verbose=0)
     epochs_restored = backup.epochs_restored if backup is not None else 0
+    counts = stats.level_counts
     summary = {
         # A resumed training: `history` covers the epochs after the restored ones only.
         "epochs_run": epochs_restored + len(history.history.get("loss", [])),
@@ -276,20 +162,27 @@ def train(
         "workers": distribution.cluster_workers(),
     }
     if margin is not None:
-        with strategy.scope():
-            served = with_margin_head(model, margin, len(level_sizes))
-        weight, accuracy = model_cfg.margin_head.weight, {}
-        if weight is None:
-            weight, accuracy = choose_weight(model, served.get_layer("margin_scores"), eval_data, len(level_sizes),
-                                             model_cfg.margin_head.weight_grid)
-        for layer in mixed_layers(served):
-            layer.weight.assign(weight)
-        _LOG.info("margin head: weight %g (eval mean per-level accuracy by weight: %s)", weight,
-                  ", ".join(f"{w:g}: {a:.4f}" for w, a in accuracy.items()) or "not chosen on the eval split")
-        summary["margin_head"] = {**margin.summary(), "weight": weight,
-                                  "eval_accuracy_by_weight": {f"{w:g}": a for w, a in accuracy.items()}}
-        model = served
+        model = _with_margin_head(model, margin, model_cfg, eval_data, len(level_sizes), strategy, summary)
     return model, summary
+
+
+def _with_margin_head(model: tf.keras.Model, margin: MarginHead, model_cfg: ModelConfig, eval_data: tf.data.Dataset,
+                      n_levels: int, strategy: tf.distribute.Strategy, summary: dict) -> tf.keras.Model:
+    """The trained network mixed with the margin head at the configured weight or the one the
+    eval split chooses; records both in `summary`."""
+    with strategy.scope():
+        served = with_margin_head(model, margin, n_levels)
+    weight, accuracy = model_cfg.margin_head.weight, {}
+    if weight is None:
+        weight, accuracy = choose_weight(model, served.get_layer("margin_scores"), eval_data, n_levels,
+                                         model_cfg.margin_head.weight_grid)
+    for layer in mixed_layers(served):
+        layer.weight.assign(weight)
+    _LOG.info("margin head: weight %g (eval mean per-level accuracy by weight: %s)", weight,
+              ", ".join(f"{w:g}: {a:.4f}" for w, a in accuracy.items()) or "not chosen on the eval split")
+    summary["margin_head"] = {**margin.summary(), "weight": weight,
+                              "eval_accuracy_by_weight": {f"{w:g}": a for w, a in accuracy.items()}}
+    return served
 
 
 def _fit_margin_head(config: Config, level_sizes: Sequence[int], train_data: tf.data.Dataset,
@@ -333,14 +226,14 @@ def train_job(job: TrainingJob, dataset_factory=tfrecord_dataset_factory, worker
     config, taxonomy = module_config.config, module_config.taxonomy()
     tft_output = tft.TFTransformOutput(job.transform_output)
     level_sizes = taxonomy.level_sizes()
-    train_data, eval_data, flat_layout = training_datasets(
+    train_data, eval_data, category_layout = training_datasets(
         config, taxonomy, tft_output, job.train_files, job.eval_files, dataset_factory)
     model, summary = train(
         config, level_sizes, train_data, eval_data,
         feature_dims=model_feature_dims(tft_output.transformed_feature_spec()),
         label_vectors=_label_vectors(config, taxonomy),
         log_dir=os.path.join(job.model_run_dir, "tensorboard"),
-        backup_dir=os.path.join(job.model_run_dir, "backup"), strategy=strategy, flat_layout=flat_layout,
+        backup_dir=os.path.join(job.model_run_dir, "backup"), strategy=strategy, category_layout=category_layout,
     )
     decoder = model_decoder(model, taxonomy, config.thresholds)
     signatures = make_signatures(model, tft_output, decoder)
@@ -349,7 +242,7 @@ def train_job(job: TrainingJob, dataset_factory=tfrecord_dataset_factory, worker
     save_serving_model(model, export_dir, signatures)
     if chief:
         _write_assets(export_dir, module_config, summary)
-        _write_warmup(export_dir, signatures)
+        _write_warmup(export_dir, sorted(serving_feature_spec(tft_output)))
     if worker_index is not None:
         _write_digest(job.model_run_dir, worker_index, model)
     elif not chief:
@@ -396,12 +289,12 @@ def _write_digest(model_run_dir: str, worker_index: int, model: tf.keras.Model) 
         handle.write(json.dumps(record))
 
 
-def _write_warmup(export_dir: str, signatures: dict) -> None:
+def _write_warmup(export_dir: str, raw_input_names: list[str]) -> None:
     """TF Serving replays assets.extra/tf_serving_warmup_requests on load: no slow first request."""
     if "://" in export_dir:  # the warm-up writer works on local paths; cluster exports skip it
         _LOG.info("no warm-up requests written for remote export %s", export_dir)
         return
-    write_warmup_requests(export_dir, WARMUP_PRODUCTS, sorted(signatures[RAW_SIGNATURE].structured_input_signature[1]))
+    write_warmup_requests(export_dir, WARMUP_PRODUCTS, raw_input_names)
 
 
 def _write_assets(export_dir: str, module_config: ModuleConfig, summary: dict) -> None:

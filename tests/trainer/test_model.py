@@ -3,26 +3,17 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from prodcat import features as F
 from prodcat.config import ModelConfig, TextConfig
 from prodcat.taxonomy import Taxonomy
-from prodcat.trainer.model import (
-    MaskedLevelLoss,
-    FlatLayout, HashedEmbeddingBag, LabelSimilarity, NameScores, PathDropout, UnseenClassScores, WideFeatures, WideLinear,
-    build_model, category_name_embeddings, compile_model, inverse_document_frequency, seen_class_masks,
-)
-
-
-def test_path_dropout_hides_whole_rows_in_training_only() -> None:
-    layer = PathDropout(0.5, seed=1)
-    x = tf.ones([2000, 8])
-    assert np.array_equal(layer(x, training=False).numpy(), x.numpy())
-    hidden = layer(x, training=True).numpy()
-    row_sums = hidden.sum(axis=1)
-    assert set(np.unique(row_sums)) == {0.0, 8.0}, "a product's vector is kept or hidden as a whole, not rescaled"
-    assert 0.45 < np.mean(row_sums == 0.0) < 0.55
+from prodcat.trainer.layers import HashedEmbeddingBag, NameScores, UnseenClassScores, WideLinear
+from prodcat.trainer.losses import MaskedLevelLoss, compile_model
+from prodcat.trainer.model import build_model, category_name_embeddings, seen_class_masks
+from prodcat.trainer.sampling import CategoryLayout
+from prodcat.trainer.statistics import WideFeatures, inverse_document_frequency
 
 
 def _features(batch: int) -> dict[str, tf.Tensor]:
@@ -31,24 +22,16 @@ def _features(batch: int) -> dict[str, tf.Tensor]:
     return {F.TOKENS: tokens, F.MERCHANT: merchant, F.TEXT_EMBEDDING: tf.ones([batch, 4])}
 
 
-def test_model_with_path_dropout_round_trips_and_is_deterministic_at_inference(tmp_path) -> None:  # noqa: ANN001
+def test_model_round_trips_and_is_deterministic_at_inference(tmp_path) -> None:  # noqa: ANN001
     dims = {F.TOKENS: None, F.MERCHANT: None, F.TEXT_EMBEDDING: 4}
-    config = ModelConfig(hidden_units=(8,), level_hidden_units=4, memorizing_path_dropout=0.5, label_semantics=False)
+    config = ModelConfig(hidden_units=(8,), level_hidden_units=4, label_semantics=False)
     model = build_model([2, 3], config, TextConfig(word_buckets=64, merchant_buckets=16), dims)
-    assert "memorizing_path_dropout" in [layer.name for layer in model.layers]
     features = _features(4)
     first, second = model(features, training=False), model(features, training=False)
     np.testing.assert_array_equal(first[F.level_output(2)].numpy(), second[F.level_output(2)].numpy())
     model.save(tmp_path / "model")
     restored = tf.keras.models.load_model(tmp_path / "model")
     np.testing.assert_allclose(restored(features)[F.level_output(2)].numpy(), first[F.level_output(2)].numpy(), atol=1e-6)
-
-
-def test_no_path_dropout_without_the_sentence_embedding() -> None:
-    """Without the multilingual embedding there is nothing else to learn from: the layer is left out."""
-    config = ModelConfig(hidden_units=(8,), level_hidden_units=4, memorizing_path_dropout=0.5)
-    model = build_model([2, 3], config, TextConfig(word_buckets=64), {F.TOKENS: None})
-    assert "memorizing_path_dropout" not in [layer.name for layer in model.layers]
 
 
 def test_tfidf_pooling_is_the_l2_normalised_idf_weighted_sum() -> None:
@@ -84,36 +67,17 @@ def _tiny_taxonomy() -> Taxonomy:
     return Taxonomy.from_paths(["A", "A > A1", "A > A2", "A > A1 > A1x", "B", "B > B1"])
 
 
-def test_flat_layout_puts_each_product_on_its_own_category() -> None:
+def test_category_layout_puts_each_product_on_its_own_category() -> None:
     taxonomy = _tiny_taxonomy()
-    layout = FlatLayout.from_taxonomy(taxonomy)
+    layout = CategoryLayout.from_taxonomy(taxonomy)
     assert layout.size == len(taxonomy) and list(layout.offsets) == [0, 2, 5]
     # products labelled A (depth 1), A > A2 (depth 2), A > A1 > A1x (depth 3), no label
     labels = [tf.constant([0, 0, 0, -1], tf.int64), tf.constant([-1, 1, 0, -1], tf.int64),
               tf.constant([-1, -1, 0, -1], tf.int64)]
-    flat = layout.flat_label(labels).numpy().tolist()
+    own = layout.category_label(labels).numpy().tolist()
     order = [cid for k in (1, 2, 3) for cid in taxonomy.level_ids(k)]
-    names = [taxonomy[order[i]].name if i >= 0 else None for i in flat]
+    names = [taxonomy[order[i]].name if i >= 0 else None for i in own]
     assert names == ["A", "A2", "A1x", None]
-
-
-def test_flat_classifier_levels_are_subtree_sums_of_one_distribution(tmp_path) -> None:  # noqa: ANN001
-    taxonomy = _tiny_taxonomy()
-    layout = FlatLayout.from_taxonomy(taxonomy)
-    config = ModelConfig(hidden_units=(8,), level_hidden_units=4, label_semantics=False, heads="flat")
-    model = build_model(taxonomy.level_sizes(), config, TextConfig(word_buckets=64), {F.TOKENS: None}, flat_layout=layout)
-    out = model({F.TOKENS: tf.sparse.from_dense(tf.constant([[1, 2], [3, 4]], tf.int64))})
-    flat = out[F.FLAT_OUTPUT].numpy()
-    order = [cid for k in (1, 2, 3) for cid in taxonomy.level_ids(k)]
-    for level in (1, 2, 3):
-        for j, cid in enumerate(taxonomy.level_ids(level)):
-            members = [i for i, c in enumerate(order) if cid in taxonomy.ancestors(c)]
-            np.testing.assert_allclose(out[F.level_output(level)].numpy()[:, j], flat[:, members].sum(axis=1), rtol=1e-5)
-    np.testing.assert_allclose(out[F.level_output(1)].numpy().sum(axis=1), 1.0, rtol=1e-5)
-    model.save(tmp_path / "flat")
-    restored = tf.keras.models.load_model(tmp_path / "flat")
-    np.testing.assert_allclose(restored({F.TOKENS: tf.sparse.from_dense(tf.constant([[1, 2], [3, 4]], tf.int64))})[
-        F.level_output(3)].numpy(), out[F.level_output(3)].numpy(), atol=1e-6)
 
 
 def test_label_prior_adds_the_plain_zero_shot_similarity_per_level() -> None:
@@ -160,10 +124,18 @@ def test_wide_linear_scores_the_tfidf_vector_and_leaves_unseen_classes_at_zero()
     # equal idf for buckets 1 and 3: the L2-normalised sum of their rows, (row 1 + row 2) / sqrt(2)
     np.testing.assert_allclose(scores, [(3 + 5) / np.sqrt(2), 0.0, (4 + 6) / np.sqrt(2)], rtol=1e-6)
     assert layer(tf.sparse.from_dense(tf.constant([[2]], tf.int64)))[0].numpy().tolist() == [[0.0, 0.0, 0.0]]
-    amplified = WideLinear.from_config({**layer.get_config(), "gain": 10.0})
-    amplified.build(None)
-    amplified.set_weights(layer.get_weights())
-    np.testing.assert_allclose(amplified(ids)[0].numpy()[0], 10 * scores, rtol=1e-6)
+
+
+def test_wide_linear_saved_with_a_gain_of_1_still_loads() -> None:
+    """Models exported while `model.wide_gain` existed record gain 1.0 (the only value shipped)."""
+    layer = _wide_layer()
+    restored = WideLinear.from_config({**layer.get_config(), "gain": 1.0})
+    restored.build(None)
+    restored.set_weights(layer.get_weights())
+    ids = tf.sparse.from_dense(tf.constant([[1, 3]], tf.int64))
+    np.testing.assert_allclose(restored(ids)[0].numpy(), layer(ids)[0].numpy())
+    with pytest.raises((TypeError, ValueError), match="wide gain other than 1"):  # Keras re-raises as TypeError
+        WideLinear.from_config({**layer.get_config(), "gain": 10.0})
 
 
 def test_wide_path_learns_a_rare_code_and_round_trips(tmp_path) -> None:  # noqa: ANN001
@@ -279,68 +251,37 @@ def test_unseen_class_scores_are_the_name_scores_less_the_offset_and_absent_in_t
 
 
 def test_name_score_layers_round_trip_through_a_saved_keras_model(tmp_path) -> None:
-    """NameScores, and LabelSimilarity (what older models saved), keep their weights and outputs."""
+    """NameScores keeps its weights and outputs."""
     names = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], np.float32)
     keras = tf.keras
     query, sentence = keras.Input(shape=(3,), name="query"), keras.Input(shape=(3,), name="sentence")
-    legacy = LabelSimilarity(names, name="legacy")
     current = NameScores(names, n_inputs=2, name="current")
-    model = keras.Model([query, sentence], [legacy(query), current([query, sentence])])
-    assert sorted(w.name.split("/")[-1].split(":")[0] for w in legacy.weights) == ["label_embeddings", "scale"]
+    model = keras.Model([query, sentence], [current([query, sentence])])
     assert sorted(w.name.split("/")[-1].split(":")[0] for w in current.weights) == ["label_embeddings", "scales"]
-    assert legacy.trainable_weights == [legacy.scale] and current.trainable_weights == [current.scales]
-    legacy.scale.assign(4.0)
+    assert current.trainable_weights == [current.scales]
     current.scales.assign([2.0, 3.0])
     x = [tf.constant([[3.0, 4.0, 0.0]]), tf.constant([[0.0, 1.0, 0.0]])]
-    want = [out.numpy() for out in model(x)]
-    np.testing.assert_allclose(want[0], [[4 * 0.6, 4 * 0.8]], rtol=1e-5)
-    np.testing.assert_allclose(want[1], [[2 * 0.6, 2 * 0.8 + 3.0]], rtol=1e-5)
+    want = model(x).numpy()
+    np.testing.assert_allclose(want, [[2 * 0.6, 2 * 0.8 + 3.0]], rtol=1e-5)
     model.save(tmp_path / "names")
     restored = tf.keras.models.load_model(tmp_path / "names")
-    for got, expected in zip(restored(x), want):
-        np.testing.assert_allclose(got.numpy(), expected, rtol=1e-6)
+    np.testing.assert_allclose(restored(x).numpy(), want, rtol=1e-6)
     assert restored.get_layer("current").get_config()["n_inputs"] == 2
 
 
-def test_hinge_loss_wants_the_true_class_ahead_by_the_margin_then_lets_go() -> None:
-    """Scores are read as log-probabilities; products of shallower categories (-1) and class
-    weights count as for cross-entropy."""
+def test_level_loss_is_class_weighted_cross_entropy_over_labelled_products() -> None:
+    """Products of shallower categories (-1) count nothing; class weights scale a product's loss."""
     probs = tf.nn.softmax(tf.constant([[2.0, 0.0, -1.0], [0.0, 0.5, 0.0], [5.0, 0.0, 0.0], [1.0, 1.0, 1.0]]))
     labels = tf.constant([0, 0, 0, -1], tf.int64)
-    hinge = MaskedLevelLoss(kind="hinge", margin=1.0).call(labels, probs).numpy()
-    np.testing.assert_allclose(hinge, [0.0, 1.5, 0.0, 0.0], atol=1e-5)  # ahead by 2; behind by 0.5; ahead by 5; no label
-    wider = MaskedLevelLoss(kind="hinge", margin=3.0).call(labels, probs).numpy()
-    np.testing.assert_allclose(wider, [1.0, 3.5, 0.0, 0.0], atol=1e-5)
     xent = MaskedLevelLoss().call(labels, probs).numpy()
-    both = MaskedLevelLoss(kind="cross_entropy_and_hinge").call(labels, probs).numpy()
-    np.testing.assert_allclose(both, xent + hinge, atol=1e-5)
-    assert xent[2] > 0.0, "cross-entropy still pushes a product the hinge has let go"
-    weighted = MaskedLevelLoss([2.0, 1.0, 1.0], kind="hinge").call(labels, probs).numpy()
-    np.testing.assert_allclose(weighted, 2 * hinge, atol=1e-5)
-
-
-def test_hinge_loss_trains_a_model_and_ignores_classes_left_out_of_training() -> None:
-    """Classes without training products get no probability in training (log 0 clipped): the
-    hinge stays finite and the model still learns to separate the seen classes."""
-    names = [np.eye(4, dtype=np.float32)[:3]]
-    config = ModelConfig(hidden_units=(8,), level_hidden_units=0, ngram_features=False, wide_path=False,
-                         merchant_feature=False, learning_rate=0.02, loss="hinge", hinge_margin=4.0)
-    model = build_model([3], config, TextConfig(word_buckets=16), {F.TEXT_EMBEDDING: 4}, label_embeddings=names,
-                        seen_classes=[np.array([True, True, False])])
-    compile_model(model, [None], config)
-    embeddings = np.array([[1.0, 0.1, 0.0, 0.0], [0.1, 1.0, 0.0, 0.0]] * 32, np.float32)
-    labels = np.array([0, 1] * 32, np.int64)
-    data = ({F.TEXT_EMBEDDING: embeddings}, {F.level_output(1): labels})
-    before = model.evaluate(*data, verbose=0, return_dict=True)["loss"]
-    model.fit(*data, epochs=20, batch_size=16, verbose=0)
-    after = model.evaluate(*data, verbose=0, return_dict=True)["loss"]
-    assert before > 0.3 and np.isfinite(after) and after < before / 4, (before, after)
-    assert model({F.TEXT_EMBEDDING: embeddings[:2]})[F.level_output(1)].numpy().argmax(axis=1).tolist() == [0, 1]
+    np.testing.assert_allclose(xent[:3], -np.log(probs.numpy()[:3, 0]), rtol=1e-5)
+    assert xent[3] == 0.0
+    weighted = MaskedLevelLoss([2.0, 1.0, 1.0]).call(labels, probs).numpy()
+    np.testing.assert_allclose(weighted, 2 * xent, rtol=1e-6)
 
 
 def test_the_decoder_reads_each_levels_category_names_from_the_trained_model(tmp_path) -> None:  # noqa: ANN001
-    """Per-level heads and the flat classifier hold the same names differently; a reloaded Keras
-    model gives them back too; no label semantics, no names."""
+    """A reloaded Keras model gives them back too; no label semantics, no names."""
     taxonomy = _tiny_taxonomy()
     sizes = taxonomy.level_sizes()
     rng = np.random.default_rng(0)
@@ -348,11 +289,9 @@ def test_the_decoder_reads_each_levels_category_names_from_the_trained_model(tmp
     dims = {F.TOKENS: None, F.TEXT_EMBEDDING: 4}
     config = ModelConfig(hidden_units=(8,), level_hidden_units=0)
     per_level = build_model(sizes, config, TextConfig(word_buckets=64), dims, label_embeddings=names)
-    flat = build_model(sizes, config.model_copy(update={"heads": "flat"}), TextConfig(word_buckets=64), dims,
-                       label_embeddings=names, flat_layout=FlatLayout.from_taxonomy(taxonomy))
     per_level.save(tmp_path / "per_level")
     restored = tf.keras.models.load_model(tmp_path / "per_level", compile=False)
-    for model in (per_level, flat, restored):
+    for model in (per_level, restored):
         got = category_name_embeddings(model, sizes)
         assert [np.asarray(g).tolist() for g in got] == [n.tolist() for n in names]
     plain = build_model(sizes, config.model_copy(update={"label_semantics": False}), TextConfig(word_buckets=64), dims)

@@ -11,13 +11,13 @@ import tensorflow as tf
 from prodcat import features as F
 from prodcat.config import Config
 from prodcat.taxonomy import Taxonomy
-from prodcat.trainer.model import FlatLayout
-from prodcat.trainer.run import MeanLevelAccuracy, train
-from prodcat.trainer.sampling import resample_by_category, target_distribution
+from prodcat.trainer.callbacks import MeanLevelAccuracy
+from prodcat.trainer.run import train
+from prodcat.trainer.sampling import CATEGORY_LABEL, CategoryLayout, resample_by_category, target_distribution
 
 # A (3 levels deep) and B; products mostly in A > A1 > A1x, a few in B > B1.
 TAXONOMY = Taxonomy.from_paths(["A", "A > A1", "A > A2", "A > A1 > A1x", "B", "B > B1"])
-LAYOUT = FlatLayout.from_taxonomy(TAXONOMY)
+LAYOUT = CategoryLayout.from_taxonomy(TAXONOMY)
 LEVEL_LABELS = {"A1x": (0, 0, 0), "A2": (0, 1, -1), "B1": (1, 2, -1)}
 COUNTS_BY_LEAF = {"A1x": 180, "A2": 15, "B1": 5}
 
@@ -31,22 +31,22 @@ def _products(seed: int = 0) -> tuple[dict, dict]:
     return {F.TOKENS: tokens}, {F.level_output(k): labels[:, k - 1] for k in (1, 2, 3)}
 
 
-def _dataset(batch_size: int, with_flat_label: bool) -> tf.data.Dataset:
+def _dataset(batch_size: int, with_category_label: bool) -> tf.data.Dataset:
     features, labels = _products()
 
     def as_model_inputs(f: dict, y: dict) -> tuple[dict, dict]:
         y = dict(y)
-        if with_flat_label:
-            y[F.FLAT_OUTPUT] = LAYOUT.flat_label([y[F.level_output(k)] for k in (1, 2, 3)])
+        if with_category_label:
+            y[CATEGORY_LABEL] = LAYOUT.category_label([y[F.level_output(k)] for k in (1, 2, 3)])
         return {F.TOKENS: tf.sparse.from_dense(f[F.TOKENS])}, y
 
     return tf.data.Dataset.from_tensor_slices((features, labels)).batch(batch_size).map(as_model_inputs)
 
 
-def _flat_counts() -> np.ndarray:
+def _category_counts() -> np.ndarray:
     counts = np.zeros(LAYOUT.size, np.int64)
     for features, labels in _dataset(64, True):
-        counts += np.bincount(labels[F.FLAT_OUTPUT].numpy(), minlength=LAYOUT.size)
+        counts += np.bincount(labels[CATEGORY_LABEL].numpy(), minlength=LAYOUT.size)
     return counts
 
 
@@ -60,12 +60,12 @@ def test_target_distribution_spans_uniform_to_natural() -> None:
 
 
 def test_uniform_resampling_draws_every_category_equally_often() -> None:
-    counts = _flat_counts()
+    counts = _category_counts()
     assert sorted(counts[counts > 0].tolist()) == [5, 15, 180]
-    stream = resample_by_category(_dataset(32, True), counts, power=0.0, batch_size=32, seed=1, keep_flat_label=False)
+    stream = resample_by_category(_dataset(32, True), counts, power=0.0, batch_size=32, seed=1)
     drawn = collections.Counter()
     for features, labels in stream.take(60):  # 1,920 products
-        assert F.FLAT_OUTPUT not in labels and features[F.TOKENS].dense_shape[0] == 32
+        assert CATEGORY_LABEL not in labels and features[F.TOKENS].dense_shape[0] == 32
         level_1, level_2 = labels[F.level_output(1)].numpy(), labels[F.level_output(2)].numpy()
         drawn.update(zip(level_1.tolist(), level_2.tolist()))
     shares = {key: n / sum(drawn.values()) for key, n in drawn.items()}
@@ -75,7 +75,7 @@ def test_uniform_resampling_draws_every_category_equally_often() -> None:
 
 
 def test_level_counts_add_up_each_category_into_its_ancestors() -> None:
-    counts = _flat_counts()
+    counts = _category_counts()
     level_1, level_2, level_3 = LAYOUT.level_counts(counts)
     assert level_1.tolist() == [195, 5] and level_2.tolist() == [180, 15, 5] and level_3.tolist() == [180]
 
@@ -87,7 +87,7 @@ def test_training_with_resampling_keeps_the_epoch_length_and_reweighs_on_the_new
         "early_stopping_patience": 2, "batch_size": 32,
         "margin_head": {"enabled": False}}, "text": {"word_buckets": 64}})  # the network itself, with its optimizer
     model, summary = train(config, TAXONOMY.level_sizes(), _dataset(32, True), _dataset(32, False),
-                           feature_dims={F.TOKENS: None}, strategy=tf.distribute.get_strategy(), flat_layout=LAYOUT)
+                           feature_dims={F.TOKENS: None}, strategy=tf.distribute.get_strategy(), category_layout=LAYOUT)
     assert summary["epochs_run"] == 2 and summary["class_sampling"] == "uniform"
     assert int(model.optimizer.iterations) == 2 * 7, "an epoch is as many steps as one pass (200 products / 32)"
     # uniform over the 3 categories: 200 products' worth, a third each, counted into their ancestors

@@ -45,10 +45,6 @@ def level_output(level: int) -> str:
     return f"level_{level}_probs"
 
 
-# Model output of the flat classifier (`model.heads: flat`): one distribution over every category.
-FLAT_OUTPUT = "category_probs"
-
-
 # Serving outputs (the decoded, thresholded prediction).
 OUT_CATEGORY_ID = "category_id"
 OUT_CATEGORY_PATH = "category_path"

@@ -3,7 +3,7 @@
 On sparse n-gram features a linear model trained to a margin with L2 regularisation
 (scikit-learn's LinearSVC, i.e. liblinear: one-vs-rest squared hinge, solved to convergence) is
 the strongest single product-title classifier there is; a softmax trained with Adam on the same
-features stops short of it (MWPD: 0.889 vs 0.869 mean per-level weighted F1, BENCHMARKS.md). So
+features stops short of it (BENCHMARKS.md, the margin head). So
 prodcat fits that model itself, before the network trains, on the features the network reads:
 
 - the product's hashed tokens as sublinear TF-IDF (1 + log count, times the smoothed idf of the
@@ -306,7 +306,7 @@ def margin_inputs(feature_dims: dict) -> list[str]:
 
 def with_margin_head(model: keras.Model, head: MarginHead, n_levels: int, weight: float = 0.0) -> keras.Model:
     """`model` with each level's distribution mixed with the margin head's scores (same inputs;
-    the other outputs, e.g. the flat classifier's, unchanged)."""
+    the model's other outputs unchanged)."""
     inputs = dict(model.input)
     for name, spec in ((F.TOKENS, dict(shape=(None,), sparse=True, dtype=tf.int64)),
                        (F.MERCHANT, dict(shape=(None,), sparse=True, dtype=tf.int64)),
@@ -358,8 +358,7 @@ def choose_weight(network: keras.Model, scorer: MarginScores, eval_data: tf.data
 def plateau_choice(accuracy: Mapping[float, float]) -> float:
     """The candidate whose accuracy, averaged with its neighbours' in the sorted grid (the ends
     repeated), is best, ties to the smaller: the middle of the best plateau rather than one eval
-    split's luckiest point (MWPD: a 1,000-product eval split peaked at 8 where the test split's
-    curve climbed to 32-64)."""
+    split's luckiest point (a small eval split's peak is often noise where the test curve keeps climbing)."""
     weights = sorted(accuracy)
     smoothed = ndimage.uniform_filter1d(np.array([accuracy[w] for w in weights], np.float64), size=3, mode="nearest")
     best = int(np.argmax(np.round(smoothed, 9)))  # the first of equals: the smaller weight

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from benchmarks.flat_classifier import FLAT_OUTPUT, build_flat_model, flat_network
+from prodcat.benchmarks.flat_classifier import FLAT_OUTPUT, build_flat_model, flat_network
 from prodcat import features as F
 from prodcat.config import Config, ModelConfig, TextConfig
 from prodcat.taxonomy import Taxonomy

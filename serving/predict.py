@@ -20,7 +20,7 @@ from typing import Any
 
 from prodcat.contract.signatures import PREDICT_READ_OPTIONS, RAW_SIGNATURE, Prediction, predictions_from_outputs, raw_inputs
 from prodcat.records import Product, RecordError
-from prodcat.readers import input_files, iter_products
+from prodcat.readers import TFRECORD_SUFFIXES, input_files, iter_products
 
 DEFAULT_BATCH_SIZE = 256
 
@@ -140,12 +140,13 @@ def check_input(input_path: str | os.PathLike, skip_bad_records: bool = False) -
     """Fails in seconds, before the model loads, on what would fail after it: a missing path, an
     unsupported format, a file whose first record is bad (unless bad records are skipped), or input
     without a single product. Reads at most the first record of each file."""
-    from prodcat.contract.examples import TFRECORD_READERS  # imports TensorFlow: not at start-up
-
     found = False
     for path in input_files(input_path):
+        readers = None
+        if path.suffix.lower() in TFRECORD_SUFFIXES:  # only then is TensorFlow imported (seconds)
+            from prodcat.contract.examples import TFRECORD_READERS as readers
         first = next(iter_products(path, [] if skip_bad_records else None, options=PREDICT_READ_OPTIONS,
-                                   extra_readers=TFRECORD_READERS), None)
+                                   extra_readers=readers), None)
         found = found or first is not None
     if not found:
         raise RecordError(str(input_path), None, None, "no products to predict")

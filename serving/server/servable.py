@@ -17,7 +17,7 @@ from prodcat import features as F
 from prodcat.contract.signatures import EXAMPLES_SIGNATURE, RAW_SIGNATURE
 from prodcat.serving.client import TensorDecodeError, TensorTooLargeError, dtype_name, string_tensor_bytes, tensor_proto_to_ndarray
 from prodcat.serving.server.batching import Arrays, BatchQueue
-from prodcat.serving.server.errors import ServingError, error_code, invalid, short
+from prodcat.serving.server.errors import ServingError, error_code, invalid, model_error_message, short
 from prodcat.serving.server.metrics import Stats
 from prodcat.serving.server.options import MAX_TENSOR_ELEMENTS, ServerOptions
 
@@ -149,7 +149,7 @@ class Servable:
             outputs = signature.function(**tensors)
             return {name: value.numpy() for name, value in outputs.items() if name not in signature.composite_outputs}
         except tf.errors.OpError as err:
-            raise ServingError(error_code(err), short(err.message)) from None
+            raise ServingError(error_code(err), model_error_message(err.message)) from None
         except (TypeError, ValueError) as err:
             raise invalid(short(str(err))) from None
 

@@ -667,6 +667,13 @@ def _instance(p: Product, width: int = 8) -> dict:
             "tags": (p.tags + [""] * width)[:width], "collections": (p.collections + [""] * width)[:width]}
 
 
+def tf_example_bytes(**fields: str) -> bytes:
+    import tensorflow as tf
+
+    feature = {k: tf.train.Feature(bytes_list=tf.train.BytesList(value=[v.encode()])) for k, v in fields.items()}
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
 @pytest.mark.slow
 def test_clients_send_only_the_fields_they_have(server: ModelServer, stubs, products) -> None:
     """REST rows with a subset of the product fields (no signature named), gRPC `serving_raw` with
@@ -691,6 +698,14 @@ def test_clients_send_only_the_fields_they_have(server: ModelServer, stubs, prod
     with pytest.raises(grpc.RpcError) as err:
         predictions.Predict(build_predict_request(few, raw_input_names=["id", "tags"]), timeout=60)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "'title' is required" in err.value.details()
+
+    no_title = tf_example_bytes(description="soft, washable")
+    request = build_predict_request([], signature_name="serving_default")
+    request.inputs["examples"].CopyFrom(ndarray_to_tensor_proto(np.array([no_title], dtype=object)))
+    with pytest.raises(grpc.RpcError) as err:
+        predictions.Predict(request, timeout=60)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "no feature 'title'" in err.value.details()
+    assert "Graph execution" not in err.value.details() and "node" not in err.value.details()
 
     status, body = _rest_post(server, "/v1/models/prodcat:predict", {"instances": [{"title": "dog \ud800 bed"}]})
     assert status == 400 and "not valid Unicode" in body["error"]  # a lone surrogate is the client's error, not a 500

@@ -85,6 +85,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
+    if args.text is not None:
+        from prodcat.serving.predict import explain_text
+
+        print(explain_text(args.model, args.text))
+        return 0
+    if not (args.input and args.output):
+        raise ValueError("predict needs --input and --output (or --text TITLE for one product)")
     if args.runner == "beam":
         from prodcat.serving.beam_predict import run_beam_predict
 
@@ -282,9 +289,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="categorize a file of products with a pushed model")
     p.add_argument("--model", required=True, help="a model version directory or a model base path (newest version)")
-    p.add_argument("--input", required=True, help="products (.jsonl/.csv/.parquet/.tfrecord) or a directory of them")
-    p.add_argument("--output", required=True, help="predictions JSONL")
-    p.add_argument("--full-depth", action="store_true", help="ignore thresholds; return the whole greedy path")
+    p.add_argument("--input", help="products (.jsonl/.csv/.parquet/.tfrecord) or a directory of them")
+    p.add_argument("--output", help="predictions JSONL")
+    p.add_argument("--text", help="try one product title instead: print its decoded path, each level's "
+                                  "confidence and what the thresholds serve (no files)")
+    p.add_argument("--full-depth", action="store_true", help="ignore thresholds; return the whole decoded path (beam search)")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--parallel-calls", type=_positive_int, default=None,
                    help="model calls at once, each on single-threaded ops (default: one per available core; "

@@ -19,7 +19,7 @@ from typing import Any
 
 
 from prodcat.contract.signatures import PREDICT_READ_OPTIONS, RAW_SIGNATURE, Prediction, predictions_from_outputs, raw_inputs
-from prodcat.records import Product, RecordError
+from prodcat.records import Product, RecordError, product_from_mapping
 from prodcat.readers import TFRECORD_SUFFIXES, input_files, iter_products
 
 DEFAULT_BATCH_SIZE = 256
@@ -134,6 +134,22 @@ def write_predictions(
         if tmp.exists():
             tmp.unlink()
     return count
+
+
+def explain_text(model_dir: str | os.PathLike, title: str) -> str:
+    """One product title through the model: the decoded path with each level's confidence, and how
+    deep the configured thresholds serve it (a newcomer's quickest look at the trade-off)."""
+    product = product_from_mapping({"id": "text", "title": title}, "--text", None, options=PREDICT_READ_OPTIONS)
+    predictor = Predictor(model_dir, parallel_calls=1)
+    [full] = predictor.predict([product], full_depth=True)
+    [served] = predictor.predict([product])
+    lines = [f"{title}", f"  served: {served.category_path or '(no category: level 1 is below its threshold)'}"
+             f" (depth {served.depth} of {full.depth})"]
+    width = max((len(level.name) for level in full.levels), default=0)
+    for level in full.levels:
+        verdict = "served" if level.level <= served.depth else "withheld"
+        lines.append(f"  level {level.level}  {level.name:<{width}}  {level.confidence:.3f}  {verdict}")
+    return "\n".join(lines)
 
 
 def check_input(input_path: str | os.PathLike, skip_bad_records: bool = False) -> None:

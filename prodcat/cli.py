@@ -38,8 +38,15 @@ def _cmd_import(args: argparse.Namespace) -> int:
     from prodcat.taxonomy import load_taxonomy
 
     taxonomy = load_taxonomy(args.taxonomy) if args.taxonomy else None
+    mapping = None
+    if args.shopify_mapping:
+        from prodcat.importers.shopify_mapping import ShopifyToGoogle
+
+        mapping = ShopifyToGoogle.from_files(args.shopify_mapping, args.shopify_categories or ())
+    elif args.shopify_categories:
+        raise ValueError("--shopify-categories names Shopify paths for --shopify-mapping; pass the mapping too")
     started = time.time()
-    report = import_dataset(args.dataset, Path(args.src), Path(args.out), taxonomy)
+    report = import_dataset(args.dataset, Path(args.src), Path(args.out), taxonomy, mapping)
     report["seconds"] = round(time.time() - started, 2)
     print(json.dumps(report, indent=2, ensure_ascii=False))
     return 0
@@ -276,6 +283,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("src", help="the dataset's directory (or a Shopify products_export.csv)")
     p.add_argument("--out", required=True, help="output directory (products.jsonl, taxonomy.txt, reports)")
     p.add_argument("--taxonomy", help="Google taxonomy file/URL for datasets labelled in it (shopify)")
+    p.add_argument("--shopify-mapping", metavar="YAML", help="shopify: Shopify's Shopify -> Google mapping "
+                   "(from_shopify.yml of Shopify/product-taxonomy); products labelled only with a Shopify category "
+                   "get the Google id it maps to")
+    p.add_argument("--shopify-categories", metavar="TXT", nargs="+", help="shopify: Shopify's categories.txt files "
+                   "(any languages) whose paths the products' Shopify labels are looked up in, for --shopify-mapping")
     p.set_defaults(func=_cmd_import)
 
     p = sub.add_parser("run", help="run the TFX pipeline locally; without arguments, the demo")

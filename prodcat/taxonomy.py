@@ -18,6 +18,7 @@ import numpy as np
 
 PATH_SEPARATOR = " > "
 GOOGLE_TAXONOMY_URL = "https://www.google.com/basepages/producttype/taxonomy-with-ids.{locale}.txt"
+SHOPIFY_GID_PREFIX = "gid://shopify/TaxonomyCategory/"
 TAXONOMY_ENV = "PRODCAT_TAXONOMY"
 CACHE_ENV = "PRODCAT_CACHE"
 
@@ -75,13 +76,28 @@ class Taxonomy:
 
     # ----------------------------------------------------------------- construction
     @classmethod
-    def from_google_file(cls, path: str | os.PathLike) -> Taxonomy:
-        """Parses Google's `taxonomy-with-ids.<locale>.txt` (`ID - A > B > C` per line)."""
+    def from_file(cls, path: str | os.PathLike) -> Taxonomy:
+        """Parses a taxonomy file in Google's or Shopify's format (see `from_text`)."""
         text = Path(path).read_text(encoding="utf-8-sig")
-        return cls.from_google_text(text, source=str(path))
+        return cls.from_text(text, source=str(path))
+
+    from_google_file = from_file  # Google's files are what most users pass
 
     @classmethod
-    def from_google_text(cls, text: str, source: str = "<text>") -> Taxonomy:
+    def from_text(cls, text: str, source: str = "<text>") -> Taxonomy:
+        """Google's `taxonomy-with-ids.<locale>.txt` (`ID - A > B > C` per line) or Shopify's
+        `categories.txt` (`gid://shopify/TaxonomyCategory/aa-1 : A > B`), told apart by the first
+        category line. Shopify categories keep their short id (`aa-1`); `resolve` takes either."""
+        first = next((line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")), "")
+        if first.startswith(SHOPIFY_GID_PREFIX):
+            return cls._from_lines(text, source, _shopify_line, "'gid://shopify/TaxonomyCategory/ID : A > B'")
+        return cls._from_lines(text, source, _google_line, "'ID - A > B > C'")
+
+    from_google_text = from_text
+
+    @classmethod
+    def _from_lines(cls, text: str, source: str, split_line, expected: str) -> Taxonomy:  # noqa: ANN001
+        """The tree of `ID <separator> path` lines; every parent path on an earlier line."""
         version = ""
         categories: list[Category] = []
         ids_seen: dict[str, int] = {}
@@ -92,12 +108,14 @@ class Taxonomy:
             if not line:
                 continue
             if line.startswith("#"):
-                if "Version:" in line and not version:
-                    version = line.split("Version:", 1)[1].strip()
+                for marker in ("Version:", "Categories:"):
+                    if marker in line and not version:
+                        version = line.split(marker, 1)[1].strip()
                 continue
-            if " - " not in line:
-                raise TaxonomyError(f"{source}, line {lineno}: expected 'ID - A > B > C', got {raw!r}")
-            cid, path_text = (part.strip() for part in line.split(" - ", 1))
+            parts = split_line(line)
+            if parts is None:
+                raise TaxonomyError(f"{source}, line {lineno}: expected {expected}, got {raw!r}")
+            cid, path_text = (part.strip() for part in parts)
             if not cid or not path_text:
                 raise TaxonomyError(f"{source}, line {lineno}: empty id or path in {raw!r}")
             path = _split_path(path_text)
@@ -193,6 +211,8 @@ class Taxonomy:
     def resolve(self, label: str) -> Category | None:
         """Maps a label that is either a category id or a full path ("A > B > C") to its node."""
         label = label.strip()
+        if label.startswith(SHOPIFY_GID_PREFIX):
+            label = label[len(SHOPIFY_GID_PREFIX):]
         return self._by_id.get(label) or self._by_path.get(_split_path(label))
 
     def children(self, category_id: str | None) -> list[str]:
@@ -255,6 +275,17 @@ class Taxonomy:
         return out
 
 
+def _google_line(line: str) -> tuple[str, str] | None:
+    return tuple(line.split(" - ", 1)) if " - " in line else None  # type: ignore[return-value]
+
+
+def _shopify_line(line: str) -> tuple[str, str] | None:
+    if not line.startswith(SHOPIFY_GID_PREFIX) or " : " not in line:
+        return None
+    gid, path = line.split(" : ", 1)
+    return gid[len(SHOPIFY_GID_PREFIX):], path
+
+
 def _split_path(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(PATH_SEPARATOR.strip()))
 
@@ -264,7 +295,8 @@ def default_cache_dir() -> Path:
 
 
 def load_taxonomy(source: str | os.PathLike | None = None, locale: str = "en-US") -> Taxonomy:
-    """Loads a taxonomy from a path, a URL, $PRODCAT_TAXONOMY, or Google's official file.
+    """Loads a taxonomy (Google's or Shopify's format) from a path, a URL, $PRODCAT_TAXONOMY, or
+    Google's official file.
 
     Without a source, the official file is downloaded once into the user cache; later calls read
     the cached copy.
@@ -274,18 +306,18 @@ def load_taxonomy(source: str | os.PathLike | None = None, locale: str = "en-US"
         cached = default_cache_dir() / f"taxonomy-with-ids.{locale}.txt"
         if not cached.exists():
             _download(GOOGLE_TAXONOMY_URL.format(locale=locale), cached)
-        return Taxonomy.from_google_file(cached)
+        return Taxonomy.from_file(cached)
     text_source = str(source)
     if text_source.startswith(("http://", "https://")):
         digest = hashlib.sha256(text_source.encode()).hexdigest()[:12]
         cached = default_cache_dir() / f"taxonomy-{digest}.txt"
         if not cached.exists():
             _download(text_source, cached)
-        return Taxonomy.from_google_file(cached)
+        return Taxonomy.from_file(cached)
     path = Path(text_source).expanduser()
     if not path.exists():
         raise TaxonomyError(f"taxonomy file not found: {path}")
-    return Taxonomy.from_google_file(path)
+    return Taxonomy.from_file(path)
 
 
 def _download(url: str, dest: Path) -> None:

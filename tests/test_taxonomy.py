@@ -74,6 +74,9 @@ def test_from_paths_is_deterministic_and_adds_ancestors() -> None:
         ("1 - A\nnot a category line\n", "line 2: expected 'ID - A > B > C'"),
         ("1 - A\n2 - A >  > C\n", "line 2: empty category name"),
         ("# only a comment\n", "no categories"),
+        ("gid://shopify/TaxonomyCategory/aa : A\ngid://shopify/TaxonomyCategory/aa-1 A > B\n",
+         "line 2: expected 'gid://shopify/TaxonomyCategory/ID : A > B'"),
+        ("gid://shopify/TaxonomyCategory/aa : A\ngid://shopify/TaxonomyCategory/aa-1 : X > B\n", "line 2: orphan category"),
     ],
 )
 def test_malformed_files_name_the_line(text: str, message: str, tmp_path: Path) -> None:
@@ -81,6 +84,21 @@ def test_malformed_files_name_the_line(text: str, message: str, tmp_path: Path) 
     path.write_text(text, encoding="utf-8")
     with pytest.raises(TaxonomyError, match=message.replace("(", r"\(")):
         Taxonomy.from_google_file(path)
+
+
+def test_shopify_taxonomy_file_is_a_taxonomy_too(shared: Path, tmp_path: Path) -> None:
+    """Shopify's `categories.txt` (`gid://shopify/TaxonomyCategory/<id> : A > B`) loads like Google's file."""
+    path = shared / "taxonomy" / "shopify_categories.en.2025-06-unstable.txt"
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.startswith("gid://")]
+    t = load_taxonomy(path)
+    # the shared README's counts: 10,595 categories, 26 level-1 categories, depth 8
+    assert len(t) == len(lines) == 10595 and t.depth == 8 and len(t.children(None)) == 26
+    assert t.version == "2025-06-unstable"
+    node = t.resolve("gid://shopify/TaxonomyCategory/aa-1")
+    assert node is t.resolve("aa-1") is t.resolve("Apparel & Accessories > Clothing") and node.parent == "aa"
+    # a model stores its tree in Google's format; the Shopify ids and paths survive the round trip
+    again = Taxonomy.from_file(t.save(tmp_path / "saved.txt"))
+    assert again.fingerprint() == t.fingerprint() and again["aa-1"].path == node.path
 
 
 def test_load_taxonomy_prefers_explicit_path_then_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_google: Taxonomy) -> None:

@@ -50,6 +50,7 @@ class ImportResult:
     source: str = ""
     label_taxonomy: Taxonomy | None = dataclasses.field(default=None, repr=False)
     elapsed_seconds: float | None = None
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)  # importer-specific report figures
 
     def report(self) -> dict[str, Any]:
         """Counts, coverage, per-split counts and the most frequent unmapped labels."""
@@ -92,6 +93,7 @@ class ImportResult:
                 name: {"products": len(ids), "categories_used": len({by_id[i].category for i in ids})}
                 for name, ids in self.splits.items()
             }
+        report.update(self.extra)
         if self.elapsed_seconds is not None:
             report["import_seconds"] = round(self.elapsed_seconds, 3)
         return report

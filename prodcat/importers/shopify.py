@@ -8,8 +8,10 @@ Cleaning decisions:
 
 - Labels are resolved in the Google taxonomy and written as Google ids. The merchant's explicit
   `google_product_category` (an id or a path) wins; otherwise `product_category` (Shopify's
-  Standard Product Taxonomy) is used when it equals a Google path. Shopify's tree shares most
-  top-level paths with Google's but not all; those records are unmapped, not guessed.
+  Standard Product Taxonomy) is used when it equals a Google path, and otherwise, given Shopify's
+  own Shopify -> Google mapping and Shopify's category files (any of its languages), it goes
+  through that mapping (`ShopifyToGoogle`). Without the mapping, or for a Shopify path none of
+  the files has, the record is unmapped, not guessed.
 - Path matching ignores letter case and spacing around ">": some stores export Google paths in
   lower case, and Google's tree has no two paths that differ only by case.
 - `shop` is the source store (`source_repo`), and `id` is `shop/handle`: handles are only unique
@@ -29,6 +31,7 @@ from prodcat.importers.base import ImportResult, ResultBuilder, find_file, read_
 from prodcat.records import RecordError
 from prodcat.readers import iter_products
 from prodcat.shopify_csv import is_shopify_export
+from prodcat.importers.shopify_mapping import ShopifyToGoogle, fold_path
 from prodcat.taxonomy import Category, Taxonomy, load_taxonomy
 
 DATASET = "shopify"
@@ -36,34 +39,44 @@ MULTISTORE_FIELDS = ("handle", "title", "source_repo")
 NO_LABEL = "no category label"
 BAD_GOOGLE = "google_product_category is not a Google taxonomy id or path"
 BAD_BOTH = "neither google_product_category nor product_category is in the Google taxonomy"
-BAD_SHOPIFY = "product_category is not a Google taxonomy path"
+BAD_SHOPIFY = "product_category is not a Google taxonomy path (nor a Shopify path the mapping covers)"
 NOT_GOOGLE = "category is not a Google taxonomy id or path"
 
 
 class GoogleResolver:
-    """Finds a Google node from an id or a path, case- and spacing-insensitively."""
+    """Finds a Google node from an id or a path, case- and spacing-insensitively; with a
+    `ShopifyToGoogle` mapping, also from a Shopify category (`shopify_label`)."""
 
-    def __init__(self, taxonomy: Taxonomy) -> None:
+    def __init__(self, taxonomy: Taxonomy, shopify: ShopifyToGoogle | None = None) -> None:
         self.taxonomy = taxonomy
-        self._folded = {_fold(c.path_str): c for c in taxonomy.categories}
+        self.shopify = shopify
+        self._folded = {fold_path(c.path_str): c for c in taxonomy.categories}
+        self.mapped = 0  # labels found only through the Shopify mapping
 
     def __call__(self, label: str | None) -> Category | None:
         label = (label or "").strip()
         if not label:
             return None
-        return self.taxonomy.resolve(label) or self._folded.get(_fold(label))
+        return self.taxonomy.resolve(label) or self._folded.get(fold_path(label))
+
+    def shopify_label(self, label: str | None) -> Category | None:
+        """A Shopify category (path in any language the mapping read, or id) as a Google node."""
+        node = self(label)
+        if node is None and self.shopify is not None and label:
+            google_id = self.shopify.google_id(label)
+            node = self.taxonomy.get(google_id) if google_id else None
+            self.mapped += node is not None
+        return node
 
 
-def _fold(path: str) -> str:
-    return ">".join(" ".join(part.split()).casefold() for part in path.split(">"))
-
-
-def import_shopify(src: str | Path, taxonomy: Taxonomy | None = None, shop: str | None = None) -> ImportResult:
+def import_shopify(src: str | Path, taxonomy: Taxonomy | None = None, shop: str | None = None,
+                   shopify_mapping: ShopifyToGoogle | None = None) -> ImportResult:
     """Imports a multi-store products.jsonl (or a directory holding it), a products_export.csv,
-    or canonical JSONL. `taxonomy` is the Google taxonomy (default: `load_taxonomy()`)."""
+    or canonical JSONL. `taxonomy` is the Google taxonomy (default: `load_taxonomy()`);
+    `shopify_mapping` maps Shopify categories that are not Google paths."""
     src = Path(src)
     path = find_file(src, ["products.jsonl", "products_export*.csv", "*.csv"], DATASET)
-    resolve = GoogleResolver(taxonomy if taxonomy is not None else load_taxonomy())
+    resolve = GoogleResolver(taxonomy if taxonomy is not None else load_taxonomy(), shopify_mapping)
     builder = ResultBuilder(DATASET, path)
     if path.suffix.lower() == ".csv":
         header = read_csv_header(path, ())
@@ -74,7 +87,9 @@ def import_shopify(src: str | Path, taxonomy: Taxonomy | None = None, shop: str 
         _import_multistore(builder, path, resolve)
     else:
         _import_canonical(builder, path, resolve, shop)
-    return builder.result(resolve.taxonomy, own_tree=False)
+    result = builder.result(resolve.taxonomy, own_tree=False)
+    result.extra["mapped_from_shopify_taxonomy"] = resolve.mapped
+    return result
 
 
 def _is_multistore(path: Path) -> bool:
@@ -114,7 +129,8 @@ def _import_multistore(builder: ResultBuilder, path: Path, resolve: GoogleResolv
                 builder.reject(source, lineno, "handle", "is missing or empty")
                 continue
             google, shopify = _str(row.get("google_product_category")), _str(row.get("product_category"))
-            node = resolve(google) or resolve(shopify)
+            # a Shopify path in Google's column is read as what it is
+            node = resolve.shopify_label(google) or resolve.shopify_label(shopify)
             record = {
                 F.ID: f"{shop}/{handle_text}" if shop else handle_text,
                 F.TITLE: row.get("title"),
@@ -140,7 +156,7 @@ def _import_canonical(builder: ResultBuilder, path: Path, resolve: GoogleResolve
     for product in iter_products(path, rejects):
         if shop:
             product.shop, product.id = shop, f"{shop}/{product.id}"
-        node = resolve(product.category)
+        node = resolve.shopify_label(product.category)
         # iter_products has already validated the record; the only possible reject left is a
         # duplicate id, which it also checks per file, so no line number is needed here.
         if node is not None:

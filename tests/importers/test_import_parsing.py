@@ -120,7 +120,7 @@ def test_shopify_multistore_jsonl(tmp_path: Path, tiny_google: Taxonomy) -> None
     assert first.image_uri == "https://img.example/p.jpg"
     assert [(label, reason) for _, label, reason in result.unmapped] == [
         ("9999", "google_product_category is not a Google taxonomy id or path"),
-        ("Garden > Sheds", "product_category is not a Google taxonomy path"),
+        ("Garden > Sheds", "product_category is not a Google taxonomy path (nor a Shopify path the mapping covers)"),
     ]
     assert _errors(result) == [("products.jsonl", 6, None), ("products.jsonl", 7, "handle"), ("products.jsonl", 8, "title")]
 

@@ -13,7 +13,8 @@ from pathlib import Path
 from prodcat.importers import import_dataset
 from prodcat.importers.flipkart import import_flipkart
 from prodcat.importers.myntra import import_myntra
-from prodcat.importers.shopify import import_shopify
+from prodcat.importers.shopify import BAD_SHOPIFY, import_shopify
+from prodcat.importers.shopify_mapping import ShopifyToGoogle
 from prodcat.taxonomy import Taxonomy
 
 
@@ -42,6 +43,9 @@ def test_mwpd_real(shared: Path, tmp_path: Path) -> None:
     splits = json.loads((tmp_path / "splits.json").read_text())
     assert not set(splits["train"]) & set(splits["validation"])
     assert report["shops"] > 1500  # hosts; SOURCE.md counts 2,205 shops over train+val+test
+
+
+SHOPIFY_MAPPING = "shopify_to_google_2021-09-21.mapping.yml"
 
 
 def test_shopify_real(shared: Path, google_taxonomy: Taxonomy) -> None:
@@ -73,7 +77,33 @@ def test_shopify_real(shared: Path, google_taxonomy: Taxonomy) -> None:
     assert result.taxonomy is None
     report = result.report()
     assert 0.73 < report["label_coverage"] < 0.75
-    assert report["unmapped_reasons"]["product_category is not a Google taxonomy path"] > 2000
+    assert report["unmapped_reasons"][BAD_SHOPIFY] > 2000 and report["mapped_from_shopify_taxonomy"] == 0
+
+
+def test_shopify_real_through_shopifys_mapping(shared: Path, google_taxonomy: Taxonomy) -> None:
+    """Shopify paths that are not Google paths go through Shopify's own mapping: every shop labelled."""
+    src, folder = shared / "datasets" / "shopify_exports_multistore", shared / "taxonomy"
+    rows = {f"{r['source_repo']}/{r['handle']}": r for r in map(json.loads, (src / "products.jsonl").read_text(encoding="utf-8").splitlines())}
+    # Independent reading: the English category file's paths and the YAML's first Google id, by regex.
+    english = {re.sub(r"\s*>\s*", ">", path.strip().lower()): gid for gid, path in re.findall(
+        r"^gid://shopify/TaxonomyCategory/(\S+)\s+: (.+)$", (folder / "shopify_categories.en.2024-07.txt").read_text(encoding="utf-8"), re.M)}
+    first_google = dict(re.findall(r"product_category_id: (\S+)\n  output:\n    product_category_id:\n    - '(\d+)'",
+                                   (folder / SHOPIFY_MAPPING).read_text(encoding="utf-8")))
+    mapping = ShopifyToGoogle.from_files(folder / SHOPIFY_MAPPING, sorted(folder.glob("shopify_categories.*.txt")))
+
+    result = import_shopify(src, google_taxonomy, shopify_mapping=mapping)
+
+    report = result.report()
+    assert report["shops"] == 68 and report["products"] > 8800 and report["mapped_from_shopify_taxonomy"] > 2100
+    checked = 0
+    for product in result.products:
+        label = rows[product.id]["product_category"]
+        if google_taxonomy.resolve(label) is None and rows[product.id]["google_product_category"] == "":
+            shopify_id = english.get(re.sub(r"\s*>\s*", ">", label.strip().lower()))
+            if shopify_id is not None:  # an English Shopify path (the others are localized)
+                assert product.category == first_google[shopify_id], (product.id, label)
+                checked += 1
+    assert checked > 1500
 
 
 def test_flipkart_real(shared: Path) -> None:

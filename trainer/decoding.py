@@ -8,11 +8,13 @@ Thresholds (and per-level calibration temperatures) are constants of the exporte
 re-exporting with new ones needs no retraining (`prodcat tune-thresholds --export`).
 
 When the decoded path is unsure somewhere (a level's confidence below
-`thresholds.name_fallback_below`), the product gets instead the category whose path-name
-embedding is nearest to its sentence embedding (the zero-shot match, over every category of
-every level), if the model has category-name embeddings and, by default, only if that category
-had no training products: the heads know the categories and shops training covered, the names
-the rest of the taxonomy.
+`thresholds.name_fallback_below`), the product gets instead the category whose name embedding
+is nearest to its sentence embedding (the zero-shot match, over every category of every level,
+each level's cosine lowered by `thresholds.name_level_penalty` per level so a match stops at the
+depth the product's words support), if the model has category-name embeddings; with
+`name_fallback_classes: unseen`, only if that category had no training products. Heads that are
+unsure about a product are mostly unsure because it is unlike the shops training saw, where the
+names know more than the heads (BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ class HierarchicalDecoder(tf.Module):
         self.depth = taxonomy.depth
         self.beam_width = beam_width
         self.fallback_below = float(thresholds.name_fallback_below)
+        self.level_penalty = float(thresholds.name_level_penalty)
         self.category_names = None
         if category_names is not None and self.fallback_below > 0.0:
             if len(category_names) != self.depth:
@@ -189,7 +192,7 @@ class HierarchicalDecoder(tf.Module):
         best_class = tf.zeros_like(unsure)
         best_seen = tf.zeros_like(unsure, dtype=tf.bool)
         for k, (names, inverse_norms) in enumerate(zip(self.category_names, self.inverse_name_norms)):
-            cosine = tf.matmul(query, tf.cast(names, tf.float32), transpose_b=True) * inverse_norms
+            cosine = tf.matmul(query, tf.cast(names, tf.float32), transpose_b=True) * inverse_norms - self.level_penalty * (k + 1)
             score, index = tf.reduce_max(cosine, axis=1), tf.argmax(cosine, axis=1, output_type=tf.int64)
             better = score > best_score
             best_score = tf.where(better, score, best_score)

@@ -205,10 +205,20 @@ def seen_class_masks(model: keras.Model, level_sizes: Sequence[int]) -> list[np.
 
 
 def label_embeddings(taxonomy, encoder, batch_size: int = 256) -> list[np.ndarray]:  # noqa: ANN001
-    """Per level, the encoder's embedding of every class's full path name, in class order."""
+    """Per level, every class's name embedding, in class order: the mean direction of its full
+    path ("Home & Garden > Lighting > Lamps") and its own name ("Lamps"), unit length.
+
+    The path alone matches a product to its siblings' parents about as well as to the category
+    itself; the own name pulls the match down to the right node (BENCHMARKS.md, name matching).
+    """
+    def embed(texts: list[str]) -> np.ndarray:
+        chunks = [encoder(tf.constant(texts[i:i + batch_size])).numpy() for i in range(0, len(texts), batch_size)]
+        vectors = np.concatenate(chunks).astype(np.float32)
+        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
     levels = []
     for level in range(1, taxonomy.depth + 1):
-        paths = [taxonomy[cid].path_str for cid in taxonomy.level_ids(level)]
-        chunks = [encoder(tf.constant(paths[i:i + batch_size])).numpy() for i in range(0, len(paths), batch_size)]
-        levels.append(np.concatenate(chunks).astype(np.float32))
+        ids = taxonomy.level_ids(level)
+        both = embed([taxonomy[cid].path_str for cid in ids]) + embed([taxonomy[cid].name for cid in ids])
+        levels.append(both / np.maximum(np.linalg.norm(both, axis=1, keepdims=True), 1e-12))
     return levels

@@ -198,7 +198,8 @@ def test_report_table_has_a_row_per_system_and_group(tree: Taxonomy, synthetic: 
     assert prodcat_row["hierarchical_f1"] == 1.0 and prodcat_row["coverage_at_hp90"] == 1.0
     assert report["prodcat_served"]["hierarchical_precision"] == 1.0 and report["prodcat_served"]["mean_served_depth"] == 1.0
     assert report["level1"]["best_peer"] == "tfidf-svm"
-    assert all(v["hierarchical_f1"] == 1.0 for v in report["level1"]["prodcat"].values())
+    assert report["level1"]["peers"] == ["tfidf-svm"]  # zeroshot failed: not compared
+    assert all(v["hierarchical_f1"] == 1.0 for v in report["level1"]["systems"]["prodcat"].values())
     table = quality.format_table(report["rows"], [1, 2, 3])
     assert "failed: RuntimeError" in table and table.count("\n") == len(labels) + 1
     assert "Toys" in quality.format_level1(report["level1"]) or "Garden" in quality.format_level1(report["level1"])

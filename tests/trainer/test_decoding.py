@@ -204,7 +204,8 @@ def test_the_name_fallback_hands_over_only_to_categories_training_never_had(tiny
     probs = [tf.constant([[0.6, 0.4], [0.6, 0.4]]), tf.constant([[0.95, 0.05], [0.95, 0.05]]), tf.constant([[1.0], [1.0]])]
     sentence = tf.constant([[1.0, 0.0, 0.0], [0.0, 0.2, 1.0]])
     seen = [np.array([True, True]), np.array([True, False]), np.array([True])]
-    thresholds = ThresholdConfig(per_level=(0.0,), name_fallback_below=0.7, sensitive=NO_SENSITIVE)
+    thresholds = ThresholdConfig(per_level=(0.0,), name_fallback_below=0.7, name_fallback_classes="unseen",
+                                 sensitive=NO_SENSITIVE)
 
     def paths(thresholds: ThresholdConfig, seen_classes: list[np.ndarray] | None) -> list[str]:
         decoder = HierarchicalDecoder(tiny_google, thresholds, beam_width=beam_width, category_names=_tiny_names(),
@@ -219,19 +220,28 @@ def test_the_name_fallback_hands_over_only_to_categories_training_never_had(tiny
         paths(thresholds, seen[:2] + [np.array([True, True])])
 
 
-def test_name_fallback_paths_are_paths_of_the_real_taxonomy(google_taxonomy: Taxonomy) -> None:
+@pytest.mark.parametrize("penalty", [0.0, 0.03, 0.2])
+def test_name_fallback_paths_are_paths_of_the_real_taxonomy(google_taxonomy: Taxonomy, penalty: float) -> None:
     """Every product unsure (floor 1.0): each gets the ancestors of its nearest category name, at
-    whatever level that category is."""
+    whatever level that category is, each level's cosine lowered by `name_level_penalty` per level
+    (a large penalty keeps matches near the top)."""
     rng = np.random.default_rng(7)
     names = [rng.normal(size=(n, 8)).astype(np.float32) for n in google_taxonomy.level_sizes()]
-    thresholds = ThresholdConfig(per_level=(0.0,), name_fallback_below=1.0, sensitive=NO_SENSITIVE)
+    thresholds = ThresholdConfig(per_level=(0.0,), name_fallback_below=1.0, name_level_penalty=penalty, sensitive=NO_SENSITIVE)
     decoder = HierarchicalDecoder(google_taxonomy, thresholds, category_names=names)
     sentence = rng.normal(size=(32, 8)).astype(np.float32)
     out = decoder(_random_probs(google_taxonomy, 32, 3, 1.0), tf.constant(sentence))
     flat = np.concatenate(names)
     flat_ids = [c for k in range(1, google_taxonomy.depth + 1) for c in google_taxonomy.level_ids(k)]
+    levels = np.array([google_taxonomy[c].level for c in flat_ids])
     cosine = (sentence / np.linalg.norm(sentence, axis=1, keepdims=True)) @ (flat / np.linalg.norm(flat, axis=1, keepdims=True)).T
+    depths = []
     for row in range(32):
         full = int(out[F.OUT_FULL_DEPTH][row])
         path = [v.decode() for v in out[F.OUT_LEVEL_IDS][row].numpy()[:full]]
-        assert path == google_taxonomy.ancestors(flat_ids[int(cosine[row].argmax())])
+        assert path == google_taxonomy.ancestors(flat_ids[int((cosine[row] - penalty * levels).argmax())])
+        depths.append(full)
+    if penalty == 0.0:
+        assert np.mean(depths) > 3  # most names are deep ones
+    if penalty == 0.2:
+        assert np.mean(depths) < 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -114,8 +115,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                          batch_size=args.batch_size, progress=not args.quiet, rejects=rejects,
                          parallel_calls=args.parallel_calls)
     seconds = time.time() - started
-    print(f"prodcat: {count} predictions -> {args.output} in {seconds:.1f} s "
-          f"({count / max(seconds, 1e-9):.0f} products/s)", file=sys.stderr)
+    rate = count / max(seconds, 1e-9)
+    shown = f"{rate:,.0f}" if rate >= 10 else f"{rate:.2g}"  # 15 products in 40 s: 0.38, not 0
+    print(f"prodcat: {count} predictions -> {args.output} in {seconds:.1f} s ({shown} products/s)", file=sys.stderr)
     for error in rejects or []:
         print(f"prodcat: skipped {error}", file=sys.stderr)
     return 0
@@ -373,12 +375,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_taxonomy)
 
     p = sub.add_parser("synth", help="generate a deterministic synthetic product dataset")
-    p.add_argument("--out", required=True)
-    p.add_argument("--n", type=int, default=3000)
-    p.add_argument("--categories", type=int, default=40)
-    p.add_argument("--images", action="store_true")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--taxonomy")
+    p.add_argument("--out", required=True, help="output directory (products.jsonl, and images/ with --images)")
+    p.add_argument("--n", type=_positive_int, default=3000, help="products to generate (default 3000)")
+    p.add_argument("--categories", type=_positive_int, default=40, help="leaf categories they are spread over (default 40)")
+    p.add_argument("--images", action="store_true", help="also draw a small image per product, shaped by its category")
+    p.add_argument("--seed", type=int, default=0, help="the same seed always gives the same products (default 0)")
+    p.add_argument("--taxonomy", help="taxonomy file or URL (default: $PRODCAT_TAXONOMY or Google's file)")
     p.set_defaults(func=_cmd_synth)
 
     p = sub.add_parser("runs", help="list the pipeline runs recorded in ML Metadata (data, validation, model, "
@@ -420,8 +422,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_startup(argv: Sequence[str]) -> None:
+    """Before TensorFlow loads: no C++ log lines (on a CPU machine TensorFlow logs three CUDA
+    factory registrations at error level, though nothing is wrong) and no Python-version
+    FutureWarnings from Google's client libraries. `--verbose`, or TF_CPP_MIN_LOG_LEVEL set by
+    the user, keeps them."""
+    import prodcat
+
+    if prodcat.USER_TF_LOG_LEVEL is None:
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0" if "--verbose" in argv else "3"
+    if "--verbose" in argv:
+        return
+    import warnings
+
+    warnings.filterwarnings("ignore", category=FutureWarning)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    _quiet_startup(argv)
     if argv[:1] == ["serve"]:  # its flags mirror tensorflow_model_server's; the server parses them
         from prodcat.serving import server
 

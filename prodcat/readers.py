@@ -208,7 +208,7 @@ def _iter_jsonl(path: Path, options: ReadOptions) -> Iterator[tuple[Product, int
                 if bad_byte is not None:
                     message = invalid_utf8
                 elif isinstance(err, json.JSONDecodeError):
-                    message = f"invalid JSON ({err.msg} at column {err.colno})"
+                    message = f"invalid JSON ({err.msg.removesuffix(' at')} at column {err.colno})"
                 else:
                     message = f"invalid JSON ({err})"
                 yield RecordError(source, lineno, None, message)

@@ -130,7 +130,7 @@ def _breadcrumb_nodes(tree: str) -> list[str]:
         try:
             crumbs = json.loads(tree)
         except json.JSONDecodeError as err:
-            raise ValueError(f"invalid JSON list ({err.msg} at column {err.colno})") from None
+            raise ValueError(f"invalid JSON list ({err.msg.removesuffix(' at')} at column {err.colno})") from None
         if not isinstance(crumbs, list) or not all(isinstance(c, str) for c in crumbs):
             raise ValueError("expected a JSON list of breadcrumb strings")
         tree = crumbs[0] if crumbs else ""

@@ -327,8 +327,8 @@ class ThresholdConfig(_Section):
         0.2, ge=0.0, le=1.0, description="a path with a level confidence below this gives way to the category whose "
         "name is nearest to the product's sentence embedding (needs model.label_semantics); 0: never")
     name_fallback_classes: Literal["unseen", "all"] = Field(
-        "all", description="which categories the name fallback may choose: all, any category; unseen, only those "
-        "without training products (the heads decide among the others)")
+        "unseen", description="which categories the name fallback may choose: unseen, only those without training "
+        "products (the heads decide among the others); all: any category")
     name_level_penalty: float = Field(
         0.03, ge=0.0, le=1.0, description="the name fallback's cosine similarity is lowered by this per level of a "
         "category, so a name match goes only as deep as the product's words support")

@@ -11,10 +11,11 @@ When the decoded path is unsure somewhere (a level's confidence below
 `thresholds.name_fallback_below`), the product gets instead the category whose name embedding
 is nearest to its sentence embedding (the zero-shot match, over every category of every level,
 each level's cosine lowered by `thresholds.name_level_penalty` per level so a match stops at the
-depth the product's words support), if the model has category-name embeddings; with
-`name_fallback_classes: unseen`, only if that category had no training products. Heads that are
-unsure about a product are mostly unsure because it is unlike the shops training saw, where the
-names know more than the heads (BENCHMARKS.md).
+depth the product's words support), if the model has category-name embeddings and, by default
+(`name_fallback_classes: unseen`), only if that category had no training products: the heads
+know the categories training covered, the names the rest of the taxonomy. `all` also hands
+products to trained categories: better on shops unlike the training data, worse where they are
+alike (BENCHMARKS.md).
 """
 
 from __future__ import annotations

@@ -55,7 +55,11 @@ class ShopifyToGoogle:
 def read_mapping_rules(path: str | os.PathLike) -> dict[str, str]:
     """Shopify id -> first Google id of its rule, from Shopify's `from_shopify.yml`."""
     try:
-        document = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        text = Path(path).read_text(encoding="utf-8")
+        if hasattr(yaml, "CSafeLoader"):  # libyaml: the 1.3 MB mapping in under 2 s instead of about 10
+            document = yaml.load(text, Loader=yaml.CSafeLoader)
+        else:
+            document = yaml.load(text, Loader=yaml.SafeLoader)
         rules = {}
         for rule in document["rules"]:
             outputs = rule["output"]["product_category_id"]

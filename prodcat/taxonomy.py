@@ -90,7 +90,7 @@ class Taxonomy:
         category line. Shopify categories keep their short id (`aa-1`); `resolve` takes either."""
         first = next((line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")), "")
         if first.startswith(SHOPIFY_GID_PREFIX):
-            return cls._from_lines(text, source, _shopify_line, "'gid://shopify/TaxonomyCategory/ID : A > B'")
+            return cls._from_lines(text, source, shopify_category_line, "'gid://shopify/TaxonomyCategory/ID : A > B'")
         return cls._from_lines(text, source, _google_line, "'ID - A > B > C'")
 
     from_google_text = from_text
@@ -210,9 +210,7 @@ class Taxonomy:
 
     def resolve(self, label: str) -> Category | None:
         """Maps a label that is either a category id or a full path ("A > B > C") to its node."""
-        label = label.strip()
-        if label.startswith(SHOPIFY_GID_PREFIX):
-            label = label[len(SHOPIFY_GID_PREFIX):]
+        label = strip_shopify_gid(label.strip())
         return self._by_id.get(label) or self._by_path.get(_split_path(label))
 
     def children(self, category_id: str | None) -> list[str]:
@@ -279,11 +277,18 @@ def _google_line(line: str) -> tuple[str, str] | None:
     return tuple(line.split(" - ", 1)) if " - " in line else None  # type: ignore[return-value]
 
 
-def _shopify_line(line: str) -> tuple[str, str] | None:
+def shopify_category_line(line: str) -> tuple[str, str] | None:
+    """(short id, path text) of a line of Shopify's `categories.txt`; None for any other line."""
+    line = line.strip()
     if not line.startswith(SHOPIFY_GID_PREFIX) or " : " not in line:
         return None
     gid, path = line.split(" : ", 1)
-    return gid[len(SHOPIFY_GID_PREFIX):], path
+    return strip_shopify_gid(gid).strip(), path
+
+
+def strip_shopify_gid(label: str) -> str:
+    """`gid://shopify/TaxonomyCategory/aa-1` -> `aa-1`; any other label unchanged."""
+    return label[len(SHOPIFY_GID_PREFIX):] if label.startswith(SHOPIFY_GID_PREFIX) else label
 
 
 def _split_path(text: str) -> tuple[str, ...]:

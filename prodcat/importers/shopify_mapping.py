@@ -21,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from prodcat.taxonomy import SHOPIFY_GID_PREFIX
+from prodcat.taxonomy import shopify_category_line, strip_shopify_gid
 
 
 def fold_path(path: str) -> str:
@@ -47,7 +47,7 @@ class ShopifyToGoogle:
 
     def google_id(self, label: str) -> str | None:
         label = label.strip()
-        short = label[len(SHOPIFY_GID_PREFIX):] if label.startswith(SHOPIFY_GID_PREFIX) else label
+        short = strip_shopify_gid(label)
         shopify_id = short if short in self.rules else self.paths.get(fold_path(label))
         return self.rules.get(shopify_id) if shopify_id else None
 
@@ -82,11 +82,10 @@ def read_category_paths(files: Iterable[str | os.PathLike]) -> dict[str, str]:
             raise ShopifyMappingError(f"{name}: cannot read the Shopify category file ({err})") from None
         found = 0
         for line in lines:
-            line = line.strip()
-            if not line.startswith(SHOPIFY_GID_PREFIX) or " : " not in line:
+            parsed = shopify_category_line(line)
+            if parsed is None:
                 continue
-            gid, path = line.split(" : ", 1)
-            key, shopify_id = fold_path(path), gid[len(SHOPIFY_GID_PREFIX):].strip()
+            shopify_id, key = parsed[0], fold_path(parsed[1])
             found += 1
             if paths.setdefault(key, shopify_id) != shopify_id:
                 ambiguous.add(key)

@@ -16,6 +16,7 @@ from tfx import v1 as tfx
 
 from prodcat.config import Config, ConfigError
 from prodcat.pipeline.pipeline import PipelineInputs, create_pipeline
+from prodcat.pipeline.progress import reporting_progress
 from prodcat.records import RecordError
 from prodcat.readers import SUPPORTED_SUFFIXES
 from prodcat.taxonomy import Taxonomy, load_taxonomy
@@ -142,12 +143,17 @@ def preflight(config: Config, taxonomy: Taxonomy, data_root: str, data_pattern: 
     return Preflight(products, len(rejects), [str(e) for e in rejects[:5]], with_image)
 
 
-def run(prepared: PreparedRun) -> float:
-    """Runs the DAG to completion, then writes its report (`<output>/report/`); returns the DAG's wall time in seconds."""
+def run(prepared: PreparedRun, verbose: bool = True) -> float:
+    """Runs the DAG to completion, then writes its report (`<output>/report/`); returns the DAG's wall time in seconds.
+
+    Without `verbose`, the libraries' logs give way to one progress line per component start and end.
+    """
     with exclusive_output(prepared.config), run_scoped_tempdir():
         fail_orphaned_executions(prepared.config.metadata_path)
+        pipeline = create_pipeline(prepared.config, prepared.inputs)
         started = time.time()
-        tfx.orchestration.LocalDagRunner().run(create_pipeline(prepared.config, prepared.inputs))
+        with reporting_progress([c.id for c in pipeline.components], prepared.config.metadata_path, verbose):
+            tfx.orchestration.LocalDagRunner().run(pipeline)
         wall = time.time() - started
         from prodcat.reporting.report import write_run_report
 

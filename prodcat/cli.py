@@ -64,6 +64,7 @@ def _quiet_libraries(verbose: bool) -> None:
     warnings.filterwarnings("ignore")
     for name in ("tensorflow", "apache_beam", "absl", "tfx", "ml_metadata", "root"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    logging.getLogger("prodcat").setLevel(logging.INFO)  # prodcat's own lines (epochs, warnings) stay
     from absl import logging as absl_logging
 
     absl_logging.set_verbosity(absl_logging.ERROR)
@@ -83,7 +84,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     print(f"prodcat: {preflight.products} products ({preflight.with_image} with images, images {prepared.config.image.mode}) "
           f"from {prepared.inputs.data_root} ({preflight.rejected} rejected), taxonomy {prepared.taxonomy.version or '(unversioned)'} "
           f"with {len(prepared.taxonomy)} categories, output {config.output_path}", file=sys.stderr)
-    wall = local_runner.run(prepared)
+    wall = local_runner.run(prepared, verbose=args.verbose)
     config = prepared.config
     summary = latest_run_summary(config.metadata_path)
     text = format_summary(summary, wall, prepared.taxonomy.depth)
@@ -96,6 +97,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     if args.text is not None:
         from prodcat.serving.predict import explain_text
 
+        print(f"prodcat: loading the model from {args.model} ...", file=sys.stderr, flush=True)
         print(explain_text(args.model, args.text))
         return 0
     if not (args.input and args.output):
@@ -166,6 +168,9 @@ def _cmd_client(args: argparse.Namespace) -> int:
 
 
 def _cmd_compile(args: argparse.Namespace) -> int:
+    _quiet_libraries(False)
+    print(f"prodcat: compiling the pipeline of {args.config or 'the demo config'} for Kubeflow ...", file=sys.stderr,
+          flush=True)
     from prodcat.kubeflow.runner import compile_command
 
     path = compile_command(args.config, args.output, data=args.data, taxonomy=args.taxonomy,
@@ -194,16 +199,32 @@ def _cmd_submit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _metadata_connection(args: argparse.Namespace):
+def _metadata_connection(args: argparse.Namespace, pushed: str | None = None):
     """The ML Metadata store `runs` and `lineage` read: a MySQL server when --mysql-host is given,
-    else the SQLite file of a local run (--metadata, or the one under --output / the config's output)."""
+    else the SQLite file of a local run (--metadata, or the one under --output / the config's output;
+    for a pushed version directory and none of these, the run that pushed it)."""
     from prodcat.reporting.mlmd import mysql_connection_config, sqlite_connection_config
 
     if args.mysql_host:
         return mysql_connection_config(args.mysql_host, args.mysql_port, args.mysql_database, args.mysql_user,
                                        password_env=args.mysql_password_env)
-    path = args.metadata or load_config(args.config).with_overrides(output_dir=args.output).metadata_path
+    recorded = _metadata_of_pushed_version(pushed) if pushed and not (args.metadata or args.output or args.config) else None
+    path = args.metadata or recorded or load_config(args.config).with_overrides(output_dir=args.output).metadata_path
     return sqlite_connection_config(path)
+
+
+def _metadata_of_pushed_version(pushed: str) -> Path | None:
+    """The metadata of the run that pushed a version directory: its config (shipped in the version) names
+    the run's output directory."""
+    from prodcat.contract.signatures import ASSETS_EXTRA, CONFIG_ASSET
+
+    config = Path(pushed, ASSETS_EXTRA, CONFIG_ASSET)
+    try:
+        output = json.loads(config.read_text(encoding="utf-8")).get("output_dir")
+    except (OSError, ValueError, AttributeError):
+        return None
+    path = Path(output, "metadata.sqlite") if isinstance(output, str) and output else None
+    return path if path is not None and path.is_file() else None
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:
@@ -219,7 +240,7 @@ def _cmd_lineage(args: argparse.Namespace) -> int:
     _quiet_libraries(False)
     from prodcat.reporting.lineage import format_lineage, trace_pushed_model
 
-    lineage = trace_pushed_model(_metadata_connection(args), args.pushed)
+    lineage = trace_pushed_model(_metadata_connection(args, args.pushed), args.pushed)
     print(json.dumps(lineage.to_json(), indent=2) if args.json else format_lineage(lineage))
     return 0
 
@@ -235,6 +256,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
         metadata = target if target.suffix in (".sqlite", ".db") else load_config(target).metadata_path
     else:
         raise FileNotFoundError(f"{target}: neither a run's output directory nor a config file")
+    print(f"prodcat: reading run {args.run or '(newest)'} from {metadata}; decoding its eval split with its model "
+          "(loading TensorFlow and the model takes a while) ...", file=sys.stderr, flush=True)
     print(write_report(metadata, args.output, run_id=args.run))
     return 0
 
@@ -258,6 +281,8 @@ def _cmd_tune_thresholds(args: argparse.Namespace) -> int:
     from prodcat.reporting.tuning import tune_run
     from prodcat.thresholds.tuning import format_result
 
+    print(f"prodcat: decoding the eval split of {args.run} with its model, then searching thresholds ...",
+          file=sys.stderr, flush=True)
     outcome = tune_run(args.run, target_precision=args.target_precision, sensitive_precision=args.sensitive_precision,
                        calibrate=args.calibrate, write=args.write, export=args.export, max_products=args.max_products,
                        report=args.json, serving_base=args.serving_base)
@@ -458,6 +483,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("prodcat: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`prodcat lineage V | head`): not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+        return 0
 
 
 if __name__ == "__main__":

@@ -80,7 +80,7 @@ def render_report(data: ReportData, out: Path) -> Path:
     _write_atomic(out / MANIFEST, json.dumps({
         "run_id": data.run_id, "generated_at": data.generated_at, "evaluation": data.evaluation_uri,
         "model": data.model_dir, "examples": data.examples_uri, "products": len(data.records),
-        "blessed": data.blessed, "files": [INDEX, *images],
+        "blessed": data.blessed, "files": [INDEX, *images], "runs": [data.run_id],
     }, indent=2).encode("utf-8"))
     index = out / INDEX
     _write_atomic(index, page.encode("utf-8"))
@@ -99,21 +99,49 @@ def write_run_report(config: Any) -> Path | None:
     The model is already evaluated and pushed by then, so a report that cannot be written is
     said on stderr, not raised.
     """
+    out = config.output_path / REPORT_DIRNAME
     try:
-        return write_report(config.metadata_path, config.output_path / REPORT_DIRNAME)
+        return reuse_report(config.metadata_path, out) or write_report(config.metadata_path, out)
     except Exception as err:  # noqa: BLE001  (the run itself succeeded)
         print(f"prodcat: run report not written: {type(err).__name__}: {err}", file=sys.stderr)
         return None
 
 
-def report_for_summary(metadata_path: str | os.PathLike, run_id: str) -> str | None:
-    """The report of `run_id` beside the metadata, if one was written for that run."""
-    directory = Path(metadata_path).resolve().parent / REPORT_DIRNAME
+def reuse_report(metadata_path: str | os.PathLike, out: Path) -> Path | None:
+    """The report already in `out`, now also the newest run's, when that run took the model and the
+    evaluation it describes from TFX's cache (a re-run with nothing changed): the page would be the
+    same, and decoding the eval split again is most of a cached run's time. None otherwise."""
+    from prodcat.reporting.report_run import find_report_inputs
+    from prodcat.reporting.summary import latest_run_summary
+
+    manifest = _manifest(out)
+    if manifest is None or not (out / INDEX).is_file():
+        return None
+    summary = latest_run_summary(metadata_path)
+    inputs = find_report_inputs(metadata_path, summary)
+    if (manifest.get("evaluation"), manifest.get("model")) != (inputs.evaluation_uri, inputs.model_dir):
+        return None
+    runs = manifest.setdefault("runs", [manifest.get("run_id")])
+    if summary.run_id not in runs:
+        runs.append(summary.run_id)
+    _write_atomic(out / MANIFEST, json.dumps(manifest, indent=2).encode("utf-8"))
+    return out / INDEX
+
+
+def _manifest(directory: Path) -> dict[str, Any] | None:
     try:
         manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return str(directory / INDEX) if manifest.get("run_id") == run_id and (directory / INDEX).is_file() else None
+    return manifest if isinstance(manifest, dict) else None
 
 
-__all__ = ["write_report", "render_report", "write_run_report", "report_for_summary", "REPORT_DIRNAME"]
+def report_for_summary(metadata_path: str | os.PathLike, run_id: str) -> str | None:
+    """The report of `run_id` beside the metadata, if one was written (or reused) for that run."""
+    directory = Path(metadata_path).resolve().parent / REPORT_DIRNAME
+    manifest = _manifest(directory) or {}
+    runs = manifest.get("runs") or [manifest.get("run_id")]
+    return str(directory / INDEX) if run_id in runs and (directory / INDEX).is_file() else None
+
+
+__all__ = ["write_report", "render_report", "write_run_report", "reuse_report", "report_for_summary", "REPORT_DIRNAME"]

@@ -107,12 +107,12 @@ def labelled_depth(records: Sequence[EvalRecord]) -> int:
 
 
 def used_depth(records: Sequence[EvalRecord]) -> int:
-    """The deepest level any eval product's label or greedy path reaches."""
+    """The deepest level any eval product's label or decoded path reaches."""
     return max([len(r.true_path) for r in records] + [len(r.full_path) for r in records] + [1])
 
 
 def level1_confusion(records: Sequence[EvalRecord], taxonomy: Taxonomy) -> tuple[np.ndarray, list[str], list[str]]:
-    """Counts of (true level-1, predicted level-1 on the greedy path); rows/columns ordered by name."""
+    """Counts of (true level-1, predicted level-1 on the decoded path); rows/columns ordered by name."""
     counts = collections.Counter((r.true_path[0], r.full_path[0] if r.full_path else "") for r in records)
     true_ids = sorted({t for t, _ in counts}, key=lambda cid: taxonomy[cid].name)
     predicted_ids = sorted({p for _, p in counts}, key=lambda cid: taxonomy[cid].name if cid else "~")

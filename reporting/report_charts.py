@@ -94,7 +94,7 @@ def confusion_heatmap(matrix: np.ndarray, row_labels: Sequence[str], col_labels:
     image = ax.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0, aspect="auto")
     ax.set_xticks(range(n_cols), labels=[_short(label) for label in col_labels], rotation=45, ha="right", fontsize=8)
     ax.set_yticks(range(n_rows), labels=[_short(label) for label in row_labels], fontsize=8)
-    ax.set_xlabel("predicted level-1 category (greedy path)")
+    ax.set_xlabel("predicted level-1 category (decoded path)")
     ax.set_ylabel("true level-1 category")
     for i in range(n_rows):
         for j in range(n_cols):

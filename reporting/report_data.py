@@ -14,12 +14,12 @@ class NoEvaluationError(LookupError):
 
 @dataclasses.dataclass(frozen=True)
 class EvalRecord:
-    """One eval product: its truth and the model's greedy path with per-level confidences."""
+    """One eval product: its truth and the model's decoded path (beam search over the tree) with per-level confidences."""
 
     product_id: str
     title: str
     true_path: tuple[str, ...]        # category ids, level 1 first
-    full_path: tuple[str, ...]        # the greedy (or beam) path to its end, ids
+    full_path: tuple[str, ...]        # the decoded path to its end, ids
     confidences: tuple[float, ...]    # one per level of full_path
     served_depth: int                 # how many levels of full_path serving returns (thresholds)
     language: str = ""

@@ -194,7 +194,9 @@ def tune_run(output_dir: str | os.PathLike, target_precision: float | None = Non
         Path(report).write_text(json.dumps(details, indent=2) + "\n", encoding="utf-8")
     if not result.reached:
         return TuneRunOutcome(artifacts, result, None, None)
-    written = write_config(write, result.thresholds, config) if write else None
+    # A new config file retrains this run: its output directory, wherever the model's config said.
+    run_config = config.model_copy(update={"output_dir": str(artifacts.output_dir)})
+    written = write_config(write, result.thresholds, run_config) if write else None
     exported = None
     if export:
         if artifacts.pushed_version_dir is None:

@@ -13,6 +13,7 @@ import concurrent.futures
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -178,6 +179,11 @@ def predict_file(
     from prodcat.serving.tf_threads import available_cpus
 
     check_input(input_path, skip_bad_records=rejects is not None)
+    started = time.monotonic()
+    if progress:
+        print(f"prodcat: loading the model from {model_dir} ...", file=sys.stderr, flush=True)
     predictor = Predictor(model_dir, parallel_calls or available_cpus())
+    if progress:
+        print(f"prodcat: model loaded in {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
     return write_predictions(input_path, output_path, lambda batch: predictor.predict(batch, full_depth),
                              batch_size, progress, rejects, predictor.parallel_calls)

@@ -4,6 +4,7 @@ stopping watches, and a backup that says what it restored."""
 from __future__ import annotations
 
 import logging
+import time
 
 import numpy as np
 import tensorflow as tf
@@ -11,6 +12,11 @@ import tensorflow as tf
 from prodcat import features as F
 
 _LOG = logging.getLogger("prodcat.trainer")
+# Transient status (the step inside an epoch) for a live display; muted unless one enables it.
+STATUS_LOGGER = "prodcat.status"
+_STATUS = logging.getLogger(STATUS_LOGGER)
+_STATUS.setLevel(logging.WARNING)
+_STATUS.propagate = True
 
 
 def val_accuracy_key(level: int) -> str:
@@ -19,19 +25,35 @@ def val_accuracy_key(level: int) -> str:
 
 
 class EpochLog(tf.keras.callbacks.Callback):
-    """One short line per epoch: losses and per-level accuracy on the eval split."""
+    """One short line per epoch (losses, per-level accuracy on the eval split), and the step inside
+    the epoch as a status for a live display (`STATUS_LOGGER`), so a long training shows it moves."""
 
-    def __init__(self, n_levels: int) -> None:
+    def __init__(self, n_levels: int, epochs: int | None = None) -> None:
         super().__init__()
-        self.n_levels = n_levels
+        self.n_levels, self.epochs = n_levels, epochs
+        self._epoch, self._shown = 0, 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if not _STATUS.isEnabledFor(logging.INFO) or time.monotonic() - self._shown < 0.5:
+            return
+        self._shown = time.monotonic()
+        steps = (self.params or {}).get("steps")
+        _STATUS.info("epoch %d%s, step %d%s, loss %.4f", self._epoch + 1, self._of(), batch + 1,
+                     f"/{steps}" if steps else "", (logs or {}).get("loss", float("nan")))
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs or {}
         accuracies = " ".join(
             f"L{k}={logs.get(val_accuracy_key(k), float('nan')):.3f}" for k in range(1, self.n_levels + 1)
         )
-        _LOG.info("epoch %d: loss %.4f val_loss %.4f val accuracy %s",
-                  epoch + 1, logs.get("loss", float("nan")), logs.get("val_loss", float("nan")), accuracies)
+        _LOG.info("epoch %d%s: loss %.4f val_loss %.4f val accuracy %s", epoch + 1, self._of(),
+                  logs.get("loss", float("nan")), logs.get("val_loss", float("nan")), accuracies)
+
+    def _of(self) -> str:
+        return f" of {self.epochs}" if self.epochs else ""
 
 
 class MeanLevelAccuracy(tf.keras.callbacks.Callback):
@@ -88,7 +110,7 @@ class ResumingBackup(tf.keras.callbacks.BackupAndRestore):
 
 
 def training_callbacks(n_levels: int, monitor: str, patience: int, backup_dir: str | None, checkpoint_every: str | int,
-                       log_dir: str | None) -> tuple[list[tf.keras.callbacks.Callback], ResumingBackup | None]:
+                       log_dir: str | None, epochs: int | None = None) -> tuple[list[tf.keras.callbacks.Callback], ResumingBackup | None]:
     """The callbacks in the order they must run, and the backup (None without `backup_dir`)."""
     callbacks: list[tf.keras.callbacks.Callback] = [MeanLevelAccuracy(n_levels)]  # before the stopper
     key, mode = MeanLevelAccuracy.STOPPING[monitor]
@@ -100,5 +122,5 @@ def training_callbacks(n_levels: int, monitor: str, patience: int, backup_dir: s
         callbacks.append(backup)
     if log_dir:
         callbacks.append(tf.keras.callbacks.TensorBoard(log_dir=log_dir, update_freq="epoch"))
-    callbacks.append(EpochLog(n_levels))
+    callbacks.append(EpochLog(n_levels, epochs))
     return callbacks, backup

@@ -111,7 +111,9 @@ def eval_predictions(
     decoder = model_decoder(keras_model, taxonomy, model.thresholds)
     present = [name for name in fields if name in raw_spec]  # a feature the schema lacks: "" for every product
 
-    @tf.function
+    # Graph code already (Transform layer, Keras model, decoder): autograph would only re-convert
+    # thousands of library functions, most of a small split's time.
+    @tf.function(autograph=False)
     def run(serialized: tf.Tensor) -> dict:
         parsed = tf.io.parse_example(serialized, raw_spec)
         transformed = tft_layer(parsed)

@@ -145,7 +145,7 @@ def train(
         model = network(config, level_sizes, feature_dims or {}, label_vectors, stats)
     callbacks, backup = training_callbacks(len(level_sizes), model_cfg.early_stopping_monitor,
                                            model_cfg.early_stopping_patience, backup_dir,
-                                           config.training.checkpoint_every, log_dir)
+                                           config.training.checkpoint_every, log_dir, model_cfg.epochs)
     history = model.fit(train_data, validation_data=eval_data, epochs=model_cfg.epochs, steps_per_epoch=steps_per_epoch,
                         callbacks=callbacks, verbose=0)
     epochs_restored = backup.epochs_restored if backup is not None else 0

@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import resource
 import signal
 import subprocess
@@ -134,7 +135,9 @@ def _attempt(config_path: Path, config: Config, log_path: Path, kill_in: str | N
     # A killed run cannot remove its temp files: keep them beside its log, inside the test's tmp dir.
     temp = log_path.with_suffix(".tmp")
     temp.mkdir(exist_ok=True)
-    env = dict(os.environ, PYTHONUNBUFFERED="1", TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2", TMPDIR=str(temp))
+    # TensorFlow's C++ log level is left to the CLI, as for a user (it mutes the CUDA factory lines).
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env.update(PYTHONUNBUFFERED="1", TF_USE_LEGACY_KERAS="1", TMPDIR=str(temp))
     started, cpu = time.monotonic(), _children_cpu()
     with log_path.open("w", encoding="utf-8") as log:
         process = subprocess.Popen([sys.executable, "-m", "prodcat.cli", "run", "--config", str(config_path)],
@@ -290,6 +293,25 @@ def test_final_run_blesses_and_pushes_a_loadable_model(faulted: FaultedRuns, goo
         right += ids[0] == google_taxonomy.ancestors(product.category)[0]
     assert right / len(products) > 0.8
 
+
+
+@pytest.mark.e2e
+def test_the_run_reports_each_component_as_it_starts_and_ends(faulted: FaultedRuns) -> None:
+    """What `prodcat run` shows a user: the cached components of the earlier attempts, the ones
+    that ran with their time and key figure, every epoch, and no library noise in between."""
+    log = faulted.attempts[-1].log
+    lines = log.splitlines()
+    assert re.search(r"^prodcat: \[\d/9\] StatisticsGen cached \(reused from an earlier run\): train [\d,]+ products, "
+                     r"eval [\d,]+ products$", log, re.M), log[-3000:]
+    assert re.search(r"^prodcat: \[\d/9\] Trainer done in [\d.]+ s: \d+ epochs$", log, re.M), log[-3000:]
+    assert re.search(r"^prodcat: epoch 1 of 3: loss [\d.]+ val_loss [\d.]+ val accuracy L1=", log, re.M), log[-3000:]
+    assert re.search(r"^prodcat: \[\d/9\] Evaluator done in [\d.]+ s: blessed$", log, re.M), log[-3000:]
+    assert re.search(r"^prodcat: \[9/9\] Pusher done in [\d.]+ s: pushed$", log, re.M), log[-3000:]
+    started = [line for line in lines if line.endswith(" ...")]
+    assert len(started) == 9, started
+    summary_at = next(i for i, line in enumerate(lines) if line.startswith("prodcat run "))
+    noise = [line for line in lines[:summary_at] if not line.startswith("prodcat:")]
+    assert not noise, noise[:10]
 
 # ------------------------------------------------------------------------------------ fast checks
 def test_a_second_run_on_the_same_output_is_refused(tmp_path: Path) -> None:

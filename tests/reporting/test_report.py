@@ -203,8 +203,32 @@ def test_each_local_run_writes_its_report_and_the_summary_names_it(demo_run) -> 
     summary = latest_run_summary(demo_run.config.metadata_path)
     index = demo_run.config.output_path / "report" / "index.html"
     assert summary.report == str(index) and index.is_file()
-    assert json.loads((index.parent / "report.json").read_text(encoding="utf-8"))["run_id"] == summary.run_id
+    assert summary.run_id in json.loads((index.parent / "report.json").read_text(encoding="utf-8"))["runs"]
     assert f"  report: {index}" in format_summary(summary, None, 7)
+
+
+@pytest.mark.e2e
+def test_a_rerun_of_the_same_model_and_evaluation_reuses_the_report(demo_run, demo_report, tmp_path: Path) -> None:
+    """A re-run with everything from the cache would decode the eval split again for the same page."""
+    from prodcat.reporting.report import reuse_report
+    from prodcat.reporting.summary import latest_run_summary
+
+    index, _ = demo_report
+    out = tmp_path / "report"
+    shutil.copytree(index.parent, out)
+    manifest_path = out / "report.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest["runs"] = ["an earlier run"]
+    manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
+    page = (out / "index.html").read_bytes()
+    metadata = demo_run.config.metadata_path
+    assert reuse_report(metadata, out) == out / "index.html"
+    assert json.loads(manifest_path.read_text(encoding="utf-8"))["runs"] == [
+        "an earlier run", latest_run_summary(metadata).run_id]
+    assert (out / "index.html").read_bytes() == page
+    manifest["model"] = "/another/model"
+    manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
+    assert reuse_report(metadata, out) is None
 
 
 @pytest.mark.e2e

@@ -92,7 +92,8 @@ def test_runs_lists_every_run_with_its_blessing_and_push(demo_run, capsys) -> No
 
 
 @pytest.mark.e2e
-def test_lineage_of_the_pushed_version_reaches_its_examples_data_and_blessing(demo_run, capsys) -> None:
+def test_lineage_of_the_pushed_version_reaches_its_examples_data_and_blessing(demo_run, capsys, monkeypatch,
+                                                                            tmp_path: Path) -> None:
     from prodcat.reporting.lineage import trace_pushed_model
     from prodcat.reporting.summary import latest_run_summary
 
@@ -137,6 +138,10 @@ def test_lineage_of_the_pushed_version_reaches_its_examples_data_and_blessing(de
     assert [s["role"] for s in as_json["steps"]] == roles
     assert main(["lineage", "99", "--output", str(config.output_path)]) == 2
     assert f"pushed versions: {version_dir.name}" in capsys.readouterr().err
+    # A version directory says which run pushed it: no --output needed, from any directory.
+    monkeypatch.chdir(tmp_path)
+    assert main(["lineage", str(version_dir)]) == 0
+    assert f"(ML Metadata: {config.metadata_path})" in capsys.readouterr().out
 
 
 @pytest.mark.e2e

@@ -122,6 +122,7 @@ def test_cli_tunes_writes_and_reexports_what_it_reports(demo_run, run_artifacts,
     assert list(config.thresholds.temperatures) == result["thresholds"]["temperatures"]
     assert len(result["calibration"]) == demo_run.prepared.taxonomy.depth
     assert config.pipeline_name == demo_run.config.pipeline_name
+    assert config.output_path == demo_run.config.output_path, "retraining with it continues this run, not the demo"
 
     (version,) = [p for p in serving.iterdir()]
     assert version.name.isdigit() and (version / "saved_model.pb").exists(), "a complete version, no staging left"

@@ -1,0 +1,86 @@
+"""`prodcat run`'s live progress: the runner's component announcements become prodcat's lines,
+library chatter is dropped, errors and prodcat's own lines pass (the real run: test_faults)."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from pathlib import Path
+
+from ml_metadata.proto import metadata_store_pb2
+
+from prodcat.components import nodes
+from prodcat.pipeline.progress import ComponentProgress, component_facts, reporting_progress
+
+
+def _record(name: str, level: int, msg: str, *args: object) -> logging.LogRecord:
+    return logging.LogRecord(name, level, __file__, 1, msg, args, None)
+
+
+def test_component_start_and_end_lines_in_the_order_components_start(tmp_path: Path) -> None:
+    stream = io.StringIO()
+    handler = ComponentProgress(["A", "B"], tmp_path / "no-metadata.sqlite", stream)
+    try:
+        for node in ("A", "B"):
+            handler.emit(_record("absl", logging.INFO, "Component %s is running.", node))
+            handler.emit(_record("absl", logging.INFO, "Running launcher for %s", node))  # chatter: dropped
+            handler.emit(_record("absl", logging.INFO, "Component %s is finished.", node))
+    finally:
+        handler.close()
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == "prodcat: [1/2] A ..." and lines[2] == "prodcat: [2/2] B ..."
+    assert lines[1].startswith("prodcat: [1/2] A ") and " in " in lines[1] and " s" in lines[1]
+    assert len(lines) == 4, lines
+
+
+def test_errors_and_prodcats_own_lines_pass_warnings_of_libraries_do_not(tmp_path: Path) -> None:
+    stream = io.StringIO()
+    handler = ComponentProgress([], tmp_path / "m.sqlite", stream)
+    try:
+        handler.emit(_record("absl", logging.WARNING, "some library warning"))
+        handler.emit(_record("apache_beam", logging.ERROR, "the worker died"))
+        handler.emit(_record("prodcat.trainer", logging.INFO, "epoch %d of %d: loss %.4f", 1, 3, 0.5))
+        handler.emit(_record("prodcat.status", logging.INFO, "epoch 1 of 3, step 2/10"))  # a terminal's status only
+    finally:
+        handler.close()
+    assert stream.getvalue().splitlines() == ["prodcat: the worker died", "prodcat: epoch 1 of 3: loss 0.5000"]
+
+
+def _artifact(uri: Path, **custom: int) -> metadata_store_pb2.Artifact:
+    artifact = metadata_store_pb2.Artifact(uri=str(uri))
+    for name, value in custom.items():
+        artifact.custom_properties[name].int_value = value
+    return artifact
+
+
+def test_key_figures_of_finished_components(tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    (model / "Format-Serving" / "assets.extra").mkdir(parents=True)
+    (model / "Format-Serving" / "assets.extra" / "training_summary.json").write_text(json.dumps({"epochs_run": 7}))
+    assert component_facts(nodes.TRAINER, {"model": [_artifact(model)]}) == "7 epochs"
+    blessing = tmp_path / "blessing"
+    blessing.mkdir()
+    assert component_facts(nodes.EVALUATOR, {"blessing": [_artifact(blessing)]}).startswith("NOT blessed")
+    (blessing / "BLESSED").touch()
+    assert component_facts(nodes.EVALUATOR, {"blessing": [_artifact(blessing)]}) == "blessed"
+    assert component_facts(nodes.PUSHER, {"pushed_model": [_artifact(tmp_path, pushed=0)]}) == "not pushed"
+    assert component_facts(nodes.PUSHER, {"pushed_model": [_artifact(tmp_path, pushed=1)]}) == "pushed"
+    examples = tmp_path / "examples"
+    (examples / "Rejects").mkdir(parents=True)
+    (examples / "Rejects" / "rejects-0.jsonl").write_text('{"a": 1}\n{"b": 2}\n')
+    assert component_facts(nodes.EXAMPLE_GEN, {"examples": [_artifact(examples)]}) == "2 rejected records"
+    assert component_facts("SomethingElse", {}) == ""
+
+
+def test_the_progress_handler_is_removed_and_absl_restored_after_the_run(tmp_path: Path) -> None:
+    from absl import logging as absl_logging
+
+    root = logging.getLogger()
+    handlers, verbosity = root.handlers[:], absl_logging.get_verbosity()
+    with reporting_progress(["A"], tmp_path / "m.sqlite", verbose=False):
+        assert isinstance(root.handlers[0], ComponentProgress) and len(root.handlers) == 1
+        assert absl_logging.get_verbosity() == absl_logging.INFO
+    assert root.handlers == handlers and absl_logging.get_verbosity() == verbosity
+    with reporting_progress(["A"], tmp_path / "m.sqlite", verbose=True):
+        assert root.handlers == handlers

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+import textwrap
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -73,6 +74,7 @@ def _quiet_libraries(verbose: bool) -> None:
 def _cmd_run(args: argparse.Namespace) -> int:
     _quiet_libraries(args.verbose)
     from prodcat.pipeline import local_runner
+    from prodcat.reporting.report_data import synthetic_data_note
     from prodcat.reporting.summary import format_summary, latest_run_summary
 
     config = load_config(args.config).with_overrides(
@@ -88,6 +90,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     config = prepared.config
     summary = latest_run_summary(config.metadata_path)
     text = format_summary(summary, wall, prepared.taxonomy.depth)
+    note = synthetic_data_note(config)
+    if note:
+        text += "\n" + textwrap.fill(note, width=100, initial_indent="  ", subsequent_indent="  ")
     (config.output_path / "run_summary.txt").write_text(text + "\n", encoding="utf-8")
     print(text)
     return 0
@@ -103,6 +108,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     if not (args.input and args.output):
         raise ValueError("predict needs --input and --output (or --text TITLE for one product)")
     if args.runner == "beam":
+        _quiet_libraries(getattr(args, "verbose", False))
         from prodcat.serving.beam_predict import run_beam_predict
 
         prefix = str(Path(args.output).with_suffix(""))

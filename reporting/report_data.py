@@ -5,7 +5,20 @@ from __future__ import annotations
 
 import dataclasses
 
+from prodcat.config import Config
 from prodcat.taxonomy import Taxonomy
+
+
+def synthetic_data_note(config: Config) -> str:
+    """For a model trained on the generated demo data (no `data` configured): what it can and cannot
+    know, so nobody mistakes its confident answers on real products for a real model's; else ""."""
+    if config.data is not None:
+        return ""
+    demo = config.demo
+    return (f"Demo data: {demo.n_products:,} synthetic products (prodcat synth, seed {demo.seed}) from {demo.n_shops} "
+            f"made-up shops, labelled with {demo.n_categories} categories of the taxonomy. The model knows only those "
+            f"categories and the generator's vocabulary: a real product of any other category gets a confident wrong "
+            f"answer. Train on your own products (prodcat run --data FILE) for a model of your catalogue.")
 
 
 class NoEvaluationError(LookupError):
@@ -77,3 +90,4 @@ class ReportData:
     missing_slices: list[str] = dataclasses.field(default_factory=list)
     floors: tuple[float, ...] = ()    # the served model's per-level confidence floors
     generated_at: str = ""
+    data_note: str = ""               # what the training data was, when a reader could mistake it (the demo)

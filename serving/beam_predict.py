@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -65,3 +66,22 @@ def run_beam_predict(
              | "ToJson" >> beam.Map(lambda p: json.dumps(p.to_json_dict(), ensure_ascii=False))
              | "Write" >> beam.io.WriteToText(output_prefix, file_name_suffix=".jsonl"))
         _ = products.rejects | "WriteRejects" >> beam.io.WriteToText(output_prefix + "-rejects", file_name_suffix=".jsonl")
+    quiet_model_teardown_at_exit()
+
+
+def quiet_model_teardown_at_exit() -> None:
+    """Keeps interpreter exit silent after a local Beam job.
+
+    RunInference's shared model cache holds the loaded SavedModel until the interpreter exits; by
+    then TensorFlow's module globals are gone, and each of the model's functions fails its
+    `AtomicFunction.__del__` with a TypeError that Python prints as "Exception ignored" (a score of
+    tracebacks after every job, nothing wrong). Exactly those, and only while the interpreter is
+    finalizing, are dropped; everything else reaches the previous hook.
+    """
+    def hook(unraisable: Any, previous: Any = sys.unraisablehook, finalizing: Any = sys.is_finalizing) -> None:
+        if finalizing() and getattr(unraisable.object, "__qualname__", "") == "AtomicFunction.__del__":
+            return
+        previous(unraisable)
+
+    if getattr(sys.unraisablehook, "__name__", "") != hook.__name__:
+        sys.unraisablehook = hook

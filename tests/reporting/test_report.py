@@ -121,6 +121,22 @@ def test_report_sections_images_and_files(tiny_google: Taxonomy, tmp_path: Path)
     assert manifest["run_id"] == "run-1" and manifest["products"] == 80
 
 
+def test_a_model_of_the_demo_data_says_so_at_the_top(tiny_google: Taxonomy, tmp_path: Path) -> None:
+    import dataclasses
+
+    from prodcat.config import Config
+    from prodcat.reporting.report_data import synthetic_data_note
+
+    note = synthetic_data_note(Config())
+    assert note.startswith("Demo data: 3,000 synthetic products") and "knows only those categories" in note
+    assert synthetic_data_note(Config(data="products.jsonl")) == ""
+    data = dataclasses.replace(_data(tiny_google, _records(tiny_google, 20)), data_note=note)
+    page = R.render_report(data, tmp_path / "r").read_text(encoding="utf-8")
+    assert f'<p class="note" id="data-note"><strong>{html_escaped(note)}</strong></p>' in page
+    plain = R.render_report(_data(tiny_google, _records(tiny_google, 20)), tmp_path / "plain").read_text(encoding="utf-8")
+    assert 'id="data-note"' not in plain
+
+
 def _serve(record: EvalRecord, threshold: float) -> tuple[str, ...]:
     """What serving would return with one floor for every level."""
     depth = next((k for k, c in enumerate(record.confidences) if c < threshold), len(record.full_path))

@@ -31,3 +31,20 @@ def test_beam_job_matches_batch_predict(demo_run, tmp_path: Path) -> None:
         assert record["depth"] == local[key]["depth"]
     rejects = [json.loads(l) for f in tmp_path.glob("beam-rejects*.jsonl") for l in f.read_text().splitlines()]
     assert [r["line"] for r in rejects] == [121]
+
+
+def test_the_cli_job_ends_without_tracebacks(demo_run, tmp_path: Path) -> None:
+    """At exit, the model Beam's cache still holds must not print TensorFlow's teardown errors."""
+    import os
+    import subprocess
+    import sys
+
+    products = tmp_path / "in.jsonl"
+    products.write_text("\n".join(demo_run.products_path.read_text(encoding="utf-8").splitlines()[:20]) + "\n",
+                        encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "prodcat.cli", "predict", "--model", str(demo_run.serving_base),
+                           "--input", str(products), "--output", str(tmp_path / "out.jsonl"), "--runner", "beam"],
+                          capture_output=True, text=True, timeout=600, env=dict(os.environ))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Exception ignored" not in done.stderr and "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert sum(len(f.read_text().splitlines()) for f in tmp_path.glob("out-0*.jsonl")) == 20

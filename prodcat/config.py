@@ -18,6 +18,7 @@ from pydantic_core import PydanticCustomError
 
 if TYPE_CHECKING:
     from prodcat.records import ReadOptions
+    from prodcat.synth import SynthConfig
 
 
 class _Section(BaseModel):
@@ -32,6 +33,25 @@ class DemoConfig(_Section):
     n_shops: int = Field(12, ge=1, description="how many shops sell them (each a few level-1 subtrees)")
     images: bool = Field(False, description="attach a generated image whose shape and hue depend on the category")
     seed: int = Field(0, description="the same seed generates the same products")
+    # Realism, so the demo model is good but not perfect and the report has something to show: a
+    # real precision-coverage curve, slices that differ, gates that could fail (prodcat.synth).
+    sibling_overlap: float = Field(
+        0.3, ge=0.0, le=1.0, description="share of products written with a sibling category's words too "
+        "(categories are then drawn in sibling pairs)")
+    short_titles: float = Field(
+        0.4, ge=0.0, le=1.0, description="share of terse products: brand, at most one category word, a code; "
+        "no product type, tags or collections")
+    one_off_sellers: float = Field(
+        0.2, ge=0.0, le=1.0, description="share of products from a shop with that one product (in eval, a shop "
+        "training never saw)")
+    label_noise: float = Field(
+        0.05, ge=0.0, le=1.0, description="share of products labelled with a wrong category, marked nowhere")
+
+    def synth_config(self) -> SynthConfig:
+        """The generator's settings for these demo products."""
+        from prodcat.synth import SynthConfig
+
+        return SynthConfig(**self.model_dump())
 
 
 class SplitConfig(_Section):

@@ -15,7 +15,10 @@ product categorization hard, each under explicit control:
 * optional PNG images whose shape and hue depend on the category, so an image model can learn them;
 * optional *ambiguous titles*: the chosen categories come in sibling pairs whose texts are drawn
   from one shared word pool, so only the image separates the two. This exists for the multimodal
-  benchmark, which measures how much the image signal adds over text.
+  benchmark, which measures how much the image signal adds over text;
+* optional realism, off by default and on in the demo (`prodcat.config.DemoConfig`), so a model
+  trained on the listings is good but not perfect: sibling categories sharing vocabulary, terse
+  titles, one-off sellers that a split by product puts in eval unseen, and mislabelled rows.
 
 Everything is a pure function of (taxonomy, config, localized taxonomies): the same inputs give
 byte-identical output. Randomness comes only from seeded `random.Random` / `numpy` generators,
@@ -67,6 +70,21 @@ class SynthConfig:
     # Sibling pairs share their title vocabulary; only images tell them apart (image benchmark).
     ambiguous_titles: bool = False
     seed: int = 0
+    # Realism (all off by default; the demo's values are in prodcat.config.DemoConfig). Which
+    # listings each one touches is drawn from its own random stream; labels and languages stay put.
+    # Share of listings written with their sibling's words too (the text of an ambiguous-mode pair):
+    # neighbours in a real tree share vocabulary. Above 0 the categories are drawn in sibling pairs,
+    # so the sibling is a labelled class the model must tell apart, sometimes without the words to.
+    sibling_overlap: float = 0.0
+    # Share of terse listings: brand, one category word or none, an attribute or model code; no
+    # product type, tags or collections. Small merchants upload these; a model should abstain on some.
+    short_titles: float = 0.0
+    # Share of listings from one-off sellers (a shop and brand with that one listing). A split by
+    # product puts about eval_fraction of them in eval, from shops training never saw.
+    one_off_sellers: float = 0.0
+    # Share of listings labelled with a wrong category (another labelled one, in the same level-1
+    # subtree when there is one), marked nowhere: real feeds have these in training and eval alike.
+    label_noise: float = 0.0
 
 
 # ----------------------------------------------------------------------------- lexicon
@@ -223,7 +241,7 @@ def generate(
     # Pair structure (ambiguous mode): the anchor decides shop and collections, so nothing but
     # the image depends on which member of a pair a product belongs to.
     pair_of: dict[str, tuple[str, ...]] = {}
-    for pair in _pairs(categories) if config.ambiguous_titles else [(c,) for c in categories]:
+    for pair in _pairs(categories) if _paired(config) else [(c,) for c in categories]:
         for cid in pair:
             pair_of[cid] = pair
 
@@ -243,6 +261,8 @@ def generate(
 
     text_rng = _rng(config.seed, "text")
     lang_rng = _rng(config.seed, "language")
+    overlap_rng, terse_rng = _rng(config.seed, "overlap"), _rng(config.seed, "terse")
+    sellers = _OneOffSellers(config, shops)
     languages = list(config.languages)
     weights = list(config.language_weights)
     width = max(6, len(str(len(labels) - 1)))
@@ -254,13 +274,19 @@ def generate(
         top = taxonomy.ancestors(anchor)[0]
         candidates = shops_by_top[top]
         shop = shops[text_rng.choices(candidates, weights=[shop_weights[i] for i in candidates])[0]]
+        shop = sellers.maybe_replace(shop, top)
+        group = pair_of[cid]
+        if not config.ambiguous_titles and len(group) > 1 and overlap_rng.random() >= config.sibling_overlap:
+            group = (cid,)
+        terse = config.short_titles > 0 and terse_rng.random() < config.short_titles
         product = _listing(
-            text_rng, taxonomy, names, cid, pair_of[cid], language, shop, config.noise,
-            product_id=f"syn{config.seed}-{index:0{width}d}",
+            text_rng, taxonomy, names, cid, group, language, shop, config.noise,
+            product_id=f"syn{config.seed}-{index:0{width}d}", terse=terse,
         )
         if config.images:
             product.image = _render_image(styles[cid], image_rng)
         products.append(product)
+    _mislabel(taxonomy, products, categories, config)
     return products
 
 
@@ -304,15 +330,15 @@ def select_categories(taxonomy: Taxonomy, config: SynthConfig = SynthConfig()) -
 
     Drawn categories are leaves spread round-robin over the level-1 subtrees, alternating shallow
     (level <= 3) and deep leaves; internal nodes are added only when there are too few leaves.
-    With `ambiguous_titles`, consecutive entries (0, 1), (2, 3), ... are the pairs that share a
-    title vocabulary, siblings whenever the taxonomy allows.
+    With `ambiguous_titles` (or `sibling_overlap`), consecutive entries (0, 1), (2, 3), ... are the
+    pairs that share a title vocabulary, siblings whenever the taxonomy allows.
     """
     if config.categories:
         chosen = list(dict.fromkeys(config.categories))
         unknown = [cid for cid in chosen if cid not in taxonomy]
         if unknown:
             raise ValueError(f"categories not in the taxonomy: {', '.join(unknown[:10])}")
-        return _pair_up(taxonomy, chosen) if config.ambiguous_titles else chosen
+        return _pair_up(taxonomy, chosen) if _paired(config) else chosen
 
     rng = _rng(config.seed, "categories")
     n = min(config.n_categories, len(taxonomy))
@@ -320,7 +346,7 @@ def select_categories(taxonomy: Taxonomy, config: SynthConfig = SynthConfig()) -
     internal = [c.id for c in taxonomy.categories if not taxonomy.is_leaf(c.id)]
     ordered_leaves = _spread(taxonomy, leaves, rng)
     rng.shuffle(internal)
-    if not config.ambiguous_titles:
+    if not _paired(config):
         return (ordered_leaves + internal)[:n]
 
     chosen: list[str] = []
@@ -367,12 +393,20 @@ def _validate(config: SynthConfig) -> None:
         raise ValueError("n_shops must be at least 1")
     if not 0.0 <= config.noise <= 1.0:
         raise ValueError("noise must be in [0, 1]")
+    for knob in ("sibling_overlap", "short_titles", "one_off_sellers", "label_noise"):
+        if not 0.0 <= getattr(config, knob) <= 1.0:
+            raise ValueError(f"{knob} must be in [0, 1]")
     if config.zipf_exponent < 0:
         raise ValueError("zipf_exponent must be >= 0")
     if not config.languages or len(config.languages) != len(config.language_weights):
         raise ValueError("languages and language_weights must be non-empty and of equal length")
     if any(w < 0 for w in config.language_weights) or sum(config.language_weights) <= 0:
         raise ValueError("language_weights must be non-negative with a positive sum")
+
+
+def _paired(config: SynthConfig) -> bool:
+    """Whether categories are drawn in sibling pairs (vocabulary shared always, or sometimes)."""
+    return config.ambiguous_titles or config.sibling_overlap > 0
 
 
 def _rng(seed: int, stream: str) -> random.Random:
@@ -497,6 +531,42 @@ def _brand_name(rng: random.Random) -> str:
     return word.capitalize()
 
 
+# ----------------------------------------------------------------------------- realism
+class _OneOffSellers:
+    """Replaces a `one_off_sellers` share of shops by new ones, each with a single listing and brand."""
+
+    def __init__(self, config: SynthConfig, shops: Sequence[_Shop]) -> None:
+        self._share = config.one_off_sellers
+        self._rng = _rng(config.seed, "one-off sellers")
+        self._names = {shop.name for shop in shops}
+        self._brands = {brand for shop in shops for brand in shop.brands}
+
+    def maybe_replace(self, shop: _Shop, top: str) -> _Shop:
+        if self._share <= 0 or self._rng.random() >= self._share:
+            return shop
+        brand = _brand_name(self._rng)
+        while brand in self._brands:
+            brand = _brand_name(self._rng)
+        self._brands.add(brand)
+        name = f"{brand} {self._rng.choice(_SHOP_SUFFIXES)}"
+        while name in self._names:
+            name = f"{brand} {self._rng.choice(_SHOP_SUFFIXES)} {self._rng.randint(2, 99)}"
+        self._names.add(name)
+        return _Shop(name=name, brands=(brand,), tops=(top,))
+
+
+def _mislabel(taxonomy: Taxonomy, products: list[Product], categories: Sequence[str], config: SynthConfig) -> None:
+    """Relabels round(label_noise * n) products, each with another category of its level-1 subtree if any."""
+    if config.label_noise <= 0 or len(categories) < 2:
+        return
+    rng = _rng(config.seed, "label noise")
+    top_of = {cid: taxonomy.ancestors(cid)[0] for cid in categories}
+    for index in sorted(rng.sample(range(len(products)), round(config.label_noise * len(products)))):
+        true = products[index].category
+        others = [c for c in categories if c != true]
+        products[index].category = rng.choice([c for c in others if top_of[c] == top_of[true]] or others)
+
+
 # ----------------------------------------------------------------------------- text
 class _Names:
     """Category names and name words per language, localized where a localized tree has the id."""
@@ -531,6 +601,7 @@ def _listing(
     shop: _Shop,
     noise: float,
     product_id: str,
+    terse: bool = False,
 ) -> Product:
     """One listing. In a pair `group`, every text field depends on the group, never on `cid`."""
     lex = _LEXICON.get(language, _LEXICON[_FALLBACK_LANGUAGE])
@@ -600,6 +671,9 @@ def _listing(
     tag_pool = list(dict.fromkeys(tag_words + [color.lower(), material.lower()]))
     tags = rng.sample(tag_pool, min(len(tag_pool), rng.randint(2, 4)))
     collections = [names.name(top, language)] if rng.random() < 0.4 else []
+    if terse:  # what a small merchant uploads: no product type, tags or collections either
+        title = _terse_title(rng, core, brand, color, lex, noise)
+        product_type, tags, collections = "", [], []
     return Product(
         id=product_id,
         title=title,
@@ -633,7 +707,7 @@ def _noisy_title(
             words[i] = (_typo(rng, words[i][0]), words[i][1])
     tokens = [w for w, _ in words]
     if rng.random() < noise:  # SKU / model code
-        code = "".join(rng.choice("ABCDEFGHJKLMNPRSTVWXZ") for _ in range(2)) + f"-{rng.randint(100, 9999)}"
+        code = _model_code(rng)
         if rng.random() < 0.3:
             tokens.insert(rng.randint(0, len(tokens)), code)
         else:
@@ -645,6 +719,21 @@ def _noisy_title(
     if rng.random() < noise / 3:
         title = title.upper() if rng.random() < 0.5 else title.lower()
     return title
+
+
+def _terse_title(rng: random.Random, core: Sequence[str], brand: str, color: str, lex: _Lang, noise: float) -> str:
+    """A small merchant's title: the brand, one category word half the time, an attribute or a code."""
+    words = [w for w in core if w.lower() not in _STOPWORDS]
+    tokens = [brand] + ([rng.choice(words)] if words and rng.random() < 0.5 else [])
+    size = rng.choice(lex.sizes)
+    tokens.append(rng.choice((color, size)) if rng.random() < 0.5 else _model_code(rng))
+    if rng.random() < noise:
+        rng.shuffle(tokens)
+    return " ".join(tokens)
+
+
+def _model_code(rng: random.Random) -> str:
+    return "".join(rng.choice("ABCDEFGHJKLMNPRSTVWXZ") for _ in range(2)) + f"-{rng.randint(100, 9999)}"
 
 
 def _typo(rng: random.Random, word: str) -> str:

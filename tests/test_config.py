@@ -20,6 +20,17 @@ def test_demo_yaml_spells_out_the_built_in_defaults() -> None:
     assert demo.model_dump(exclude={"output_dir"}) == Config().model_dump(exclude={"output_dir"})
 
 
+def test_demo_section_is_the_generators_settings() -> None:
+    from prodcat.config import DemoConfig
+
+    demo = DemoConfig(n_products=500, seed=4, label_noise=0.1, one_off_sellers=0.0)
+    synth = demo.synth_config()
+    assert {name: getattr(synth, name) for name in DemoConfig.model_fields} == demo.model_dump()
+    # The demo teaches: every kind of realism is on by default.
+    assert all(getattr(DemoConfig(), knob) > 0 for knob in ("sibling_overlap", "short_titles", "one_off_sellers",
+                                                            "label_noise"))
+
+
 def test_relative_paths_are_resolved_against_the_config_file(tmp_path: Path) -> None:
     (tmp_path / "sub").mkdir()
     path = tmp_path / "sub" / "c.yaml"

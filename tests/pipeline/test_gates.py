@@ -1,7 +1,8 @@
 """Blessing gates: a degraded model, run through the same pipeline after a good one, is not pushed.
 
-The degraded model is trained on the demo products with shuffled categories; the run reuses the
-good run's ML Metadata, so the Evaluator compares it with the blessed model as its baseline.
+The degraded model is trained on the demo products with shuffled categories and evaluated on
+correctly labelled ones; the run reuses the good run's ML Metadata, so the Evaluator compares it
+with the blessed model as its baseline, on the same correctly labelled products.
 """
 
 from __future__ import annotations
@@ -21,15 +22,22 @@ pytestmark = pytest.mark.e2e
 def test_degraded_model_is_not_blessed_nor_pushed_and_the_run_says_why(demo_run, tmp_path: Path) -> None:
     versions_before = sorted(p.name for p in demo_run.serving_base.iterdir() if p.name.isdigit())
     rows = [json.loads(line) for line in demo_run.products_path.read_text(encoding="utf-8").splitlines()]
-    labels = [row["category"] for row in rows]
-    random.Random(0).shuffle(labels)
-    for row, label in zip(rows, labels):
-        row["category"] = label
+    for row in rows:
         row.pop("image", None)
-    shuffled = tmp_path / "shuffled.jsonl"
-    shuffled.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    # Training labels shuffled, eval labels true: evaluated on shuffled labels too, both models would
+    # be at chance and the change against the baseline a coin flip (the demo data has label noise).
+    train, eval_rows = [r for i, r in enumerate(rows) if i % 5], rows[::5]
+    labels = [row["category"] for row in train]
+    random.Random(0).shuffle(labels)
+    for row, label in zip(train, labels):
+        row["category"] = label
+    degraded = tmp_path / "degraded"
+    degraded.mkdir()
+    for name, part in (("train.jsonl", train), ("eval.jsonl", eval_rows)):
+        (degraded / name).write_text("".join(json.dumps(r) + "\n" for r in part), encoding="utf-8")
 
-    config = demo_run.config.model_copy(update={"data": str(shuffled)})
+    config = demo_run.config.model_copy(update={
+        "data": str(degraded), "split": demo_run.config.split.model_copy(update={"method": "files"})})
     local_runner.run(local_runner.prepare(config))
     summary = latest_run_summary(config.metadata_path)
 

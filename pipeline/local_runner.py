@@ -58,11 +58,9 @@ def stage_taxonomy(taxonomy: Taxonomy, output_dir: Path) -> str:
 def resolve_data(config: Config, taxonomy: Taxonomy) -> tuple[str, str]:
     """(directory, glob) of the products to ingest; generates the demo dataset when none is set."""
     if config.data is None:
-        from prodcat.synth import SynthConfig, write_demo_dataset
+        from prodcat.synth import write_demo_dataset
 
-        demo = config.demo
-        synth = SynthConfig(n_products=demo.n_products, n_categories=demo.n_categories, n_shops=demo.n_shops,
-                            images=demo.images, seed=demo.seed)
+        synth = config.demo.synth_config()
         data_dir = config.output_path / "demo_data" / f"{taxonomy.fingerprint()}-{_demo_key(synth)}"
         products = data_dir / "products.jsonl"
         if not products.exists():

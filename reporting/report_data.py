@@ -15,8 +15,9 @@ def synthetic_data_note(config: Config) -> str:
     if config.data is not None:
         return ""
     demo = config.demo
-    return (f"Demo data: {demo.n_products:,} synthetic products (prodcat synth, seed {demo.seed}) from {demo.n_shops} "
-            f"made-up shops, labelled with {demo.n_categories} categories of the taxonomy. The model knows only those "
+    sellers = f"{demo.n_shops} made-up shops" + (" and one-off sellers" if demo.one_off_sellers else "")
+    return (f"Demo data: {demo.n_products:,} synthetic products (the config's demo: section, seed {demo.seed}) from "
+            f"{sellers}, labelled with {demo.n_categories} categories of the taxonomy. The model knows only those "
             f"categories and the generator's vocabulary: a real product of any other category gets a confident wrong "
             f"answer. Train on your own products (prodcat run --data FILE) for a model of your catalogue.")
 

@@ -191,7 +191,7 @@ def test_offline_scoring_is_what_the_serving_graph_does(demo_run, run_artifacts,
         "overrides": (ThresholdOverride(path="Mature", min_confidence=cut(np.array(mature))),)})
     data = search.TuningData.build(model.taxonomy, predictions.true_ids, paths, confidences, thresholds)
     expected = tuning.evaluate(model.taxonomy, data, thresholds)
-    assert 0.2 < expected.coverage < 0.9, "the cut is not trivial"
+    assert 0.2 < expected.coverage < 0.98 and expected.covered < expected.products, "the cut is not trivial"
 
     retune.export_model(model, thresholds, str(tmp_path / "model"))
     served = served_scores(tmp_path / "model", run_artifacts.eval_files, model.taxonomy)
@@ -217,13 +217,13 @@ def test_pipeline_component_exports_the_tuned_model_and_its_report(demo_run, run
               "transform_graph": [artifact(standard_artifacts.TransformGraph, run_artifacts.transform_graph_dir)]}
     tuned, report = artifact(standard_artifacts.Model, tmp_path / "tuned"), artifact(ThresholdTuning, tmp_path / "report")
     config = demo_run.config.model_copy(update={"thresholds": demo_run.config.thresholds.model_copy(update={
-        "tune": ThresholdTuningConfig(enabled=True, target_precision=0.97)})})
+        "tune": ThresholdTuningConfig(enabled=True, target_precision=0.9)})})  # the demo has 5% mislabelled rows
     custom = json.dumps(ModuleConfig(config, demo_run.prepared.inputs.taxonomy_path).to_custom_config(TUNER_CODE))
     ThresholdTuner.EXECUTOR_SPEC.executor_class().Do(inputs, {"tuned_model": [tuned], "report": [report]},
                                                        {"custom_config": custom})
 
     result = json.loads((tmp_path / "report" / REPORT_FILE).read_text())
-    assert result["reached"] and result["target_precision"] == 0.97
+    assert result["reached"] and result["target_precision"] == 0.9
     assert tuned.get_float_custom_property("coverage") == pytest.approx(result["achieved"]["coverage"])
     model_dir = tmp_path / "tuned" / "Format-Serving"
     exported = json.loads((model_dir / "assets.extra" / "prodcat_config.json").read_text())

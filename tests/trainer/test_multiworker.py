@@ -56,7 +56,7 @@ def test_two_workers_agree_and_the_chief_exports(demo_run, tmp_path: Path) -> No
 
 
 def _epochs_logged(log_part: str, worker: int) -> list[int]:
-    return [int(n) for n in re.findall(rf"^worker {worker}: epoch (\d+): loss", log_part, re.MULTILINE)]
+    return [int(n) for n in re.findall(rf"^worker {worker}: epoch (\d+)(?: of \d+)?: loss", log_part, re.MULTILINE)]
 
 
 def _attempts(log: Path) -> list[str]:

@@ -26,6 +26,7 @@ ASSETS_EXTRA = "assets.extra"
 CONFIG_ASSET = "prodcat_config.json"  # the run's config, thresholds included
 TAXONOMY_ASSET = "taxonomy.txt"  # the taxonomy the model was trained on
 WARMUP_ASSET = "tf_serving_warmup_requests"  # PredictionLogs TF Serving replays on load
+TRAINING_SUMMARY_ASSET = "training_summary.json"  # what the Trainer did: epochs, history, classes seen
 MAX_WARMUP_RECORDS = 1000  # TF Serving reads at most this many
 # The outputs a `Prediction` is made of; asking only for them keeps responses small.
 PREDICTION_OUTPUTS = (F.OUT_LEVEL_IDS, F.OUT_LEVEL_NAMES, F.OUT_LEVEL_CONFIDENCES)

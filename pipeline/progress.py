@@ -21,8 +21,10 @@ from pathlib import Path
 from typing import TextIO
 
 from ml_metadata.proto import metadata_store_pb2
+from tfx.utils import path_utils
 
 from prodcat.components import nodes
+from prodcat.contract.signatures import ASSETS_EXTRA, TRAINING_SUMMARY_ASSET
 from prodcat.reporting.mlmd import (STATE_NAMES, execution_artifacts, node_executions, open_store,
                                     sqlite_connection_config)
 from prodcat.trainer.callbacks import STATUS_LOGGER
@@ -141,7 +143,7 @@ def component_facts(node: str, outputs: dict[str, list[metadata_store_pb2.Artifa
         counts = split_counts(statistics.uri, prop(statistics, "split_names", "[]"))
         return ", ".join(f"{split} {count:,} products" for split, count in counts.items())
     if node == nodes.TRAINER and "model" in artifact:
-        summary = Path(artifact["model"].uri, "Format-Serving", "assets.extra", "training_summary.json")
+        summary = Path(path_utils.serving_model_path(artifact["model"].uri), ASSETS_EXTRA, TRAINING_SUMMARY_ASSET)
         if summary.is_file():
             return f"{json.loads(summary.read_text(encoding='utf-8')).get('epochs_run', '?')} epochs"
     if node == nodes.EVALUATOR and "blessing" in artifact:

@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from prodcat.config import ConfigError, load_config
+from prodcat.config import Config, ConfigError, load_config
 from prodcat.records import RecordError
 from prodcat.taxonomy import TaxonomyError
 
@@ -108,7 +108,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     if not (args.input and args.output):
         raise ValueError("predict needs --input and --output (or --text TITLE for one product)")
     if args.runner == "beam":
-        _quiet_libraries(getattr(args, "verbose", False))
+        _quiet_libraries(False)
         from prodcat.serving.beam_predict import run_beam_predict
 
         prefix = str(Path(args.output).with_suffix(""))
@@ -220,17 +220,14 @@ def _metadata_connection(args: argparse.Namespace, pushed: str | None = None):
 
 
 def _metadata_of_pushed_version(pushed: str) -> Path | None:
-    """The metadata of the run that pushed a version directory: its config (shipped in the version) names
-    the run's output directory."""
+    """The metadata of the run that pushed a version directory: the config the version ships names it."""
     from prodcat.contract.signatures import ASSETS_EXTRA, CONFIG_ASSET
 
-    config = Path(pushed, ASSETS_EXTRA, CONFIG_ASSET)
     try:
-        output = json.loads(config.read_text(encoding="utf-8")).get("output_dir")
-    except (OSError, ValueError, AttributeError):
+        shipped = Config.model_validate(json.loads(Path(pushed, ASSETS_EXTRA, CONFIG_ASSET).read_text(encoding="utf-8")))
+    except (OSError, ValueError):  # no such file, not JSON, not a config (pydantic's error is a ValueError)
         return None
-    path = Path(output, "metadata.sqlite") if isinstance(output, str) and output else None
-    return path if path is not None and path.is_file() else None
+    return shipped.metadata_path if shipped.metadata_path.is_file() else None
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:

@@ -26,7 +26,7 @@ import math
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -34,19 +34,24 @@ from prodcat.reporting.report_analysis import hierarchical_curve, level1_confusi
 from prodcat.reporting.report_data import ReportData, SliceMetrics
 from prodcat.reporting.report_page import render_html
 
+if TYPE_CHECKING:  # report_run loads TensorFlow, which `report_for_summary` must not
+    from prodcat.reporting.report_run import ReportInputs
+    from prodcat.reporting.summary import RunSummary
+
 REPORT_DIRNAME = "report"
 INDEX = "index.html"
 MANIFEST = "report.json"
 
 
 def write_report(metadata_path: str | os.PathLike, output_dir: str | os.PathLike | None = None,
-                 run_id: str | None = None) -> Path:
-    """Writes `<output_dir>/index.html` (default: `report/` beside the metadata) and its PNGs."""
+                 run_id: str | None = None, found: tuple[RunSummary, ReportInputs] | None = None) -> Path:
+    """Writes `<output_dir>/index.html` (default: `report/` beside the metadata) and its PNGs
+    (`found`: the run's `report_run.run_inputs`, when the caller has them already)."""
     from prodcat.reporting.report_charts import require_matplotlib
     from prodcat.reporting.report_run import collect  # TensorFlow: not loaded by `report_for_summary`
 
     require_matplotlib()
-    data = collect(metadata_path, run_id)
+    data = collect(metadata_path, run_id, found)
     out = Path(output_dir) if output_dir is not None else Path(metadata_path).resolve().parent / REPORT_DIRNAME
     return render_report(data, out)
 
@@ -99,26 +104,25 @@ def write_run_report(config: Any) -> Path | None:
     The model is already evaluated and pushed by then, so a report that cannot be written is
     said on stderr, not raised.
     """
+    from prodcat.reporting.report_run import run_inputs
+
     out = config.output_path / REPORT_DIRNAME
     try:
-        return reuse_report(config.metadata_path, out) or write_report(config.metadata_path, out)
+        found = run_inputs(config.metadata_path)
+        return reuse_report(out, *found) or write_report(config.metadata_path, out, found=found)
     except Exception as err:  # noqa: BLE001  (the run itself succeeded)
         print(f"prodcat: run report not written: {type(err).__name__}: {err}", file=sys.stderr)
         return None
 
 
-def reuse_report(metadata_path: str | os.PathLike, out: Path) -> Path | None:
-    """The report already in `out`, now also the newest run's, when that run took the model and the
-    evaluation it describes from TFX's cache (a re-run with nothing changed): the page would be the
-    same, and decoding the eval split again is most of a cached run's time. None otherwise."""
-    from prodcat.reporting.report_run import find_report_inputs
-    from prodcat.reporting.summary import latest_run_summary
-
+def reuse_report(out: Path, summary: RunSummary, inputs: ReportInputs) -> Path | None:
+    """The report already in `out`, now also the run of `summary`, when that run took the model and
+    the evaluation it describes (`inputs`, `report_run.run_inputs`) from TFX's cache (a re-run with
+    nothing changed): the page would be the same, and decoding the eval split again is most of a
+    cached run's time. None otherwise."""
     manifest = _manifest(out)
     if manifest is None or not (out / INDEX).is_file():
         return None
-    summary = latest_run_summary(metadata_path)
-    inputs = find_report_inputs(metadata_path, summary)
     if (manifest.get("evaluation"), manifest.get("model")) != (inputs.evaluation_uri, inputs.model_dir):
         return None
     runs = manifest.setdefault("runs", [manifest.get("run_id")])

@@ -97,13 +97,20 @@ def eval_records(model: retune.TrainedModel, eval_files: Sequence[str]) -> list[
     ) for i, path in enumerate(split.path_ids)]
 
 
-def collect(metadata_path: str | os.PathLike, run_id: str | None = None) -> ReportData:
-    """Everything the report shows, for the newest run (or `run_id`) of a metadata store."""
+def run_inputs(metadata_path: str | os.PathLike, run_id: str | None = None) -> tuple[RunSummary, ReportInputs]:
+    """The newest run (or `run_id`) of a metadata store, summarised, and the artifacts its report reads."""
     metadata_path = Path(metadata_path)
     if not metadata_path.is_file():
         raise FileNotFoundError(f"no ML Metadata database at {metadata_path}: run the pipeline first (prodcat run)")
     summary = latest_run_summary(metadata_path, run_id)
-    inputs = find_report_inputs(metadata_path, summary)
+    return summary, find_report_inputs(metadata_path, summary)
+
+
+def collect(metadata_path: str | os.PathLike, run_id: str | None = None,
+            found: tuple[RunSummary, ReportInputs] | None = None) -> ReportData:
+    """Everything the report shows, for the newest run (or `run_id`) of a metadata store (`found`:
+    that run's `run_inputs`, when the caller has them already)."""
+    summary, inputs = found or run_inputs(metadata_path, run_id)
     slices, _ = load_slices(inputs.evaluation_uri)
     if not slices:
         raise NoEvaluationError(f"run {inputs.run_id}: the evaluation at {inputs.evaluation_uri} holds no metrics")

@@ -78,10 +78,12 @@ def quiet_model_teardown_at_exit() -> None:
     tracebacks after every job, nothing wrong). Exactly those, and only while the interpreter is
     finalizing, are dropped; everything else reaches the previous hook.
     """
-    def hook(unraisable: Any, previous: Any = sys.unraisablehook, finalizing: Any = sys.is_finalizing) -> None:
+    # Defaults bind what the hook needs: module globals may be gone when it runs.
+    def drop_tensorflow_teardown_errors(unraisable: Any, previous: Any = sys.unraisablehook,
+                                        finalizing: Any = sys.is_finalizing) -> None:
         if finalizing() and getattr(unraisable.object, "__qualname__", "") == "AtomicFunction.__del__":
             return
         previous(unraisable)
 
-    if getattr(sys.unraisablehook, "__name__", "") != hook.__name__:
-        sys.unraisablehook = hook
+    if getattr(sys.unraisablehook, "__name__", "") != drop_tensorflow_teardown_errors.__name__:  # once per process
+        sys.unraisablehook = drop_tensorflow_teardown_errors

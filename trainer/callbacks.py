@@ -16,7 +16,6 @@ _LOG = logging.getLogger("prodcat.trainer")
 STATUS_LOGGER = "prodcat.status"
 _STATUS = logging.getLogger(STATUS_LOGGER)
 _STATUS.setLevel(logging.WARNING)
-_STATUS.propagate = True
 
 
 def val_accuracy_key(level: int) -> str:

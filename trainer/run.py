@@ -16,7 +16,7 @@ from tfx_bsl.public import tfxio
 
 from prodcat import features as F
 from prodcat.config import Config, ModelConfig
-from prodcat.contract.signatures import ASSETS_EXTRA, CONFIG_ASSET, TAXONOMY_ASSET, WARMUP_PRODUCTS
+from prodcat.contract.signatures import ASSETS_EXTRA, CONFIG_ASSET, TAXONOMY_ASSET, TRAINING_SUMMARY_ASSET, WARMUP_PRODUCTS
 from prodcat.module_config import ModuleConfig
 from prodcat.trainer import distribution
 from prodcat.trainer.callbacks import training_callbacks
@@ -35,7 +35,6 @@ from prodcat.trainer.warmup import write_warmup_requests
 if TYPE_CHECKING:  # a training worker need not import TFX's components (minutes of a restart on a busy host)
     from tfx import v1 as tfx
 
-TRAINING_SUMMARY = "training_summary.json"
 _LOG = logging.getLogger("prodcat.trainer")
 # Builds and compiles the network `train` fits, from the training statistics (called under the
 # distribution strategy's scope). The product's is `per_level_network`; benchmarks pass others.
@@ -305,5 +304,5 @@ def _write_assets(export_dir: str, module_config: ModuleConfig, summary: dict) -
         handle.write(module_config.taxonomy().to_google_text())
     with tf.io.gfile.GFile(os.path.join(extra, CONFIG_ASSET), "w") as handle:
         handle.write(module_config.config.model_dump_json(indent=2))
-    with tf.io.gfile.GFile(os.path.join(extra, TRAINING_SUMMARY), "w") as handle:
+    with tf.io.gfile.GFile(os.path.join(extra, TRAINING_SUMMARY_ASSET), "w") as handle:
         handle.write(json.dumps(summary, indent=2))

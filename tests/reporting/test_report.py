@@ -227,6 +227,7 @@ def test_each_local_run_writes_its_report_and_the_summary_names_it(demo_run) -> 
 def test_a_rerun_of_the_same_model_and_evaluation_reuses_the_report(demo_run, demo_report, tmp_path: Path) -> None:
     """A re-run with everything from the cache would decode the eval split again for the same page."""
     from prodcat.reporting.report import reuse_report
+    from prodcat.reporting.report_run import run_inputs
     from prodcat.reporting.summary import latest_run_summary
 
     index, _ = demo_report
@@ -238,13 +239,13 @@ def test_a_rerun_of_the_same_model_and_evaluation_reuses_the_report(demo_run, de
     manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
     page = (out / "index.html").read_bytes()
     metadata = demo_run.config.metadata_path
-    assert reuse_report(metadata, out) == out / "index.html"
+    assert reuse_report(out, *run_inputs(metadata)) == out / "index.html"
     assert json.loads(manifest_path.read_text(encoding="utf-8"))["runs"] == [
         "an earlier run", latest_run_summary(metadata).run_id]
     assert (out / "index.html").read_bytes() == page
     manifest["model"] = "/another/model"
     manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
-    assert reuse_report(metadata, out) is None
+    assert reuse_report(out, *run_inputs(metadata)) is None
 
 
 @pytest.mark.e2e

@@ -69,8 +69,11 @@ def build_trunk(model_cfg: ModelConfig, text_cfg: TextConfig, feature_dims: dict
     if F.MERCHANT in feature_dims and model_cfg.merchant_feature:
         merchant = keras.Input(shape=(None,), sparse=True, dtype=tf.int64, name=F.MERCHANT)
         inputs[F.MERCHANT] = merchant
-        memorizing.append(HashedEmbeddingBag(text_cfg.merchant_buckets, model_cfg.merchant_dim, zero_init=True,
-                                             name="merchant_embedding")(merchant))
+        shop = HashedEmbeddingBag(text_cfg.merchant_buckets, model_cfg.merchant_dim, zero_init=True,
+                                  name="merchant_embedding")(merchant)
+        if model_cfg.merchant_dropout:  # hides the whole embedding of a product, as a new shop's is zero
+            shop = keras.layers.Dropout(model_cfg.merchant_dropout, noise_shape=(None, 1), name="merchant_dropout")(shop)
+        memorizing.append(shop)
     sentence: tf.Tensor | None = None
     parts = []
     if memorizing:

@@ -34,6 +34,27 @@ def test_model_round_trips_and_is_deterministic_at_inference(tmp_path) -> None: 
     np.testing.assert_allclose(restored(features)[F.level_output(2)].numpy(), first[F.level_output(2)].numpy(), atol=1e-6)
 
 
+def test_training_hides_the_shop_of_a_share_of_products_as_a_new_shop_would_look() -> None:
+    dims = {F.TOKENS: None, F.MERCHANT: None, F.TEXT_EMBEDDING: 4}
+    config = ModelConfig(hidden_units=(8,), level_hidden_units=4, label_semantics=False, merchant_dropout=0.5)
+    model = build_model([2, 3], config, TextConfig(word_buckets=64, merchant_buckets=16), dims)
+    shop = model.get_layer("merchant_embedding")
+    shop.table.assign(tf.ones_like(shop.table))  # a trained shop: a non-zero embedding
+    hidden = keras_function(model, "merchant_dropout")
+    features = _features(2000)
+    trained = hidden(features, training=True)
+    zero = np.all(trained == 0.0, axis=1)
+    assert 0.4 < zero.mean() < 0.6  # whole embeddings hidden, not single dimensions
+    assert np.all(trained[~zero] > 0.0)
+    assert not np.any(np.all(hidden(features, training=False) == 0.0, axis=1))  # serving sees every shop
+
+
+def keras_function(model, layer_name: str):  # noqa: ANN001, ANN201
+    """The output of one layer of `model` for its inputs."""
+    sub = tf.keras.Model(model.inputs, model.get_layer(layer_name).output)
+    return lambda features, training: sub(features, training=training).numpy()
+
+
 def test_tfidf_pooling_is_the_l2_normalised_idf_weighted_sum() -> None:
     table = np.arange(8 * 2, dtype=np.float32).reshape(8, 2)
     idf = np.array([1, 1, 4, 1, 1, 1, 1, 0.5], np.float32)

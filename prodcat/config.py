@@ -349,12 +349,19 @@ class ThresholdConfig(_Section):
     name_fallback_below: float = Field(
         0.2, ge=0.0, le=1.0, description="a path with a level confidence below this gives way to the category whose "
         "name is nearest to the product's sentence embedding (needs model.label_semantics); 0: never")
-    name_fallback_classes: Literal["unseen", "all"] = Field(
-        "unseen", description="which categories the name fallback may choose: unseen, only those without training "
-        "products (the heads decide among the others); all: any category")
+    name_fallback_classes: Literal["unseen", "all", "auto"] = Field(
+        "auto", description="which categories the name fallback may choose: unseen, only those without training "
+        "products (the heads decide among the others); all: any category; auto: any category for a product unlike "
+        "the training data (see novel_below), only unseen ones for the others")
+    novel_below: float = Field(
+        0.6, ge=-1.0, le=1.0, description="auto: a product is unlike the training data when its sentence embedding's "
+        "cosine to the nearest of a sample of training products is below this")
     name_level_penalty: float = Field(
         0.03, ge=0.0, le=1.0, description="the name fallback's cosine similarity is lowered by this per level of a "
         "category, so a name match goes only as deep as the product's words support")
+    stop_where_labels_stop: bool = Field(
+        True, description="a path ends at a category that training products were labelled with when none was "
+        "labelled deeper in its subtree: the training data supports no finer choice there")
     overrides: tuple[ThresholdOverride, ...] = Field((), description="stricter floors for named subtrees")
     sensitive: SensitiveConfig = Field(SensitiveConfig(), description="subtrees where a wrong category does harm")
     temperatures: tuple[Annotated[float, Field(gt=0.0)], ...] = Field(

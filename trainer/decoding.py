@@ -12,10 +12,16 @@ When the decoded path is unsure somewhere (a level's confidence below
 is nearest to its sentence embedding (the zero-shot match, over every category of every level,
 each level's cosine lowered by `thresholds.name_level_penalty` per level so a match stops at the
 depth the product's words support), if the model has category-name embeddings and, by default
-(`name_fallback_classes: unseen`), only if that category had no training products: the heads
-know the categories training covered, the names the rest of the taxonomy. `all` also hands
-products to trained categories: better on shops unlike the training data, worse where they are
-alike (BENCHMARKS.md).
+(`name_fallback_classes: auto`) only if that category had no training products or the product is
+unlike every training product (its sentence embedding's cosine to the nearest of a sample of
+them below `thresholds.novel_below`): the heads know the categories and the kind of products
+training covered, the names the rest. `unseen` never hands a product to a trained category,
+`all` always may: better on shops unlike the training data, worse where they are alike
+(BENCHMARKS.md).
+
+A path ends at a category training products were labelled with when none was labelled deeper in
+its subtree (`thresholds.stop_where_labels_stop`): below it the training data supports no choice,
+and a deeper guess only costs hierarchical precision.
 """
 
 from __future__ import annotations
@@ -67,16 +73,33 @@ def calibrated(probs: tf.Tensor, temperature: float) -> tf.Tensor:
     return tf.nn.softmax(tf.math.log(tf.maximum(probs, 1e-12)) / temperature, axis=-1)
 
 
+def label_end_masks(taxonomy: Taxonomy, seen_classes: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Per level, the classes training products were labelled with and none deeper in their
+    subtree: where the training data stops supporting a finer choice."""
+    seen = [np.asarray(s, bool) for s in seen_classes]
+    ends = []
+    for level, mask in enumerate(seen, start=1):
+        deeper = np.zeros_like(mask)
+        if level < taxonomy.depth:
+            parents = [taxonomy.level_index(level, taxonomy[c].parent) for c in taxonomy.level_ids(level + 1)]
+            np.logical_or.at(deeper, np.asarray(parents, np.int64)[seen[level]], True)
+        ends.append(mask & ~deeper)
+    return ends
+
+
 class HierarchicalDecoder(tf.Module):
     """Turns per-level probabilities into a thresholded, tree-consistent prediction."""
 
     def __init__(self, taxonomy: Taxonomy, thresholds: ThresholdConfig, beam_width: int = 1, name: str = "decoder",
                  category_names: Sequence[tf.Tensor | np.ndarray] | None = None,
-                 seen_classes: Sequence[np.ndarray] | None = None) -> None:
+                 seen_classes: Sequence[np.ndarray] | None = None, training_sample: np.ndarray | None = None) -> None:
         """`category_names`: per level, the path-name embedding of every class ([classes, dim]),
         for the name fallback; None: no fallback. `seen_classes`: per level, which classes had
         training products; with `thresholds.name_fallback_classes` 'unseen' the fallback hands a
-        product only to the others (None: to any)."""
+        product only to the others (None: to any), and with `thresholds.stop_where_labels_stop` a
+        path ends where the training labels of its subtree end. `training_sample`: sentence
+        embeddings of training products ([n, dim]); with 'auto' a product less similar than
+        `thresholds.novel_below` to all of them may be handed to any category (None: 'unseen')."""
         super().__init__(name=name)
         self.depth = taxonomy.depth
         self.beam_width = beam_width
@@ -91,12 +114,21 @@ class HierarchicalDecoder(tf.Module):
             self.inverse_name_norms = [
                 tf.constant(1.0 / np.maximum(np.linalg.norm(np.asarray(n), axis=1), 1e-12), tf.float32)
                 for n in self.category_names]
+        if seen_classes is not None and [len(s) for s in seen_classes] != list(taxonomy.level_sizes()):
+            raise ValueError(f"seen-class masks of sizes {[len(s) for s in seen_classes]} do not fit the "
+                             f"taxonomy's levels {taxonomy.level_sizes()}")
         self.seen_classes = None
-        if self.category_names is not None and seen_classes is not None and thresholds.name_fallback_classes == "unseen":
-            if [len(s) for s in seen_classes] != list(taxonomy.level_sizes()):
-                raise ValueError(f"seen-class masks of sizes {[len(s) for s in seen_classes]} do not fit the "
-                                 f"taxonomy's levels {taxonomy.level_sizes()}")
+        if self.category_names is not None and seen_classes is not None and thresholds.name_fallback_classes != "all":
             self.seen_classes = [tf.constant(np.asarray(s, bool)) for s in seen_classes]
+        self.novel_below = float(thresholds.novel_below)
+        self.training_sample = None
+        if self.seen_classes is not None and training_sample is not None and thresholds.name_fallback_classes == "auto":
+            # a variable, so the exported model carries it and a re-export finds it (`model_decoder`)
+            self.training_sample = tf.Variable(np.asarray(training_sample, np.float32), trainable=False,
+                                               name="training_sample")
+        self.label_ends = None
+        if seen_classes is not None and thresholds.stop_where_labels_stop:
+            self.label_ends = [tf.constant(m) for m in label_end_masks(taxonomy, seen_classes)]
         self.level_ids = [tf.constant(taxonomy.level_ids(k), tf.string) for k in range(1, self.depth + 1)]
         self.level_names = [
             tf.constant([taxonomy[c].name for c in taxonomy.level_ids(k)], tf.string)
@@ -121,6 +153,8 @@ class HierarchicalDecoder(tf.Module):
         choices = self._beam_path(level_probs) if self.beam_width > 1 else self._greedy_path(level_probs)
         if self.category_names is not None and sentence is not None and sentence.shape[-1] == self.category_names[0].shape[1]:
             choices = self._with_name_fallback(level_probs, choices, sentence)
+        if self.label_ends is not None:
+            choices = self._stop_where_labels_stop(choices)
         ids, names, confidences, valid, passed = [], [], [], [], []
         for k, (probs, choice) in enumerate(zip(level_probs, choices)):
             has_class = choice >= 0
@@ -201,8 +235,11 @@ class HierarchicalDecoder(tf.Module):
             best_class = tf.where(better, index, best_class)
             if self.seen_classes is not None:
                 best_seen = tf.where(better, tf.gather(self.seen_classes[k], index), best_seen)
-        if self.seen_classes is not None:  # a trained class: the heads' choice stands
+        if self.seen_classes is not None:  # a trained class: the heads' choice stands ...
             handed_over = tf.logical_not(best_seen)
+            if self.training_sample is not None:  # ... unless the product is unlike every training product
+                nearest = tf.reduce_max(tf.matmul(query, self.training_sample, transpose_b=True), axis=1)
+                handed_over = tf.logical_or(handed_over, nearest < self.novel_below)
             unsure, best_level, best_class = (tf.boolean_mask(t, handed_over) for t in (unsure, best_level, best_class))
         # the matched class and its ancestors, deepest level first; -1 below the matched level
         path: list[tf.Tensor] = [None] * self.depth  # type: ignore[list-item]
@@ -214,6 +251,16 @@ class HierarchicalDecoder(tf.Module):
             path[k] = current
         rows = unsure[:, None]
         return [tf.tensor_scatter_nd_update(choice, rows, fallback) for choice, fallback in zip(choices, path)]
+
+    def _stop_where_labels_stop(self, choices: list[tf.Tensor]) -> list[tf.Tensor]:
+        """Drops every level below a category where the training labels of its subtree end."""
+        ended = tf.zeros_like(choices[0], dtype=tf.bool)
+        cut = []
+        for choice, ends in zip(choices, self.label_ends):
+            choice = tf.where(ended, tf.constant(-1, tf.int64), choice)
+            ended = tf.logical_or(ended, tf.logical_and(choice >= 0, tf.gather(ends, tf.maximum(choice, 0))))
+            cut.append(choice)
+        return cut
 
     def _outputs(self, ids, names, confidences, valid, passed) -> dict[str, tf.Tensor]:  # noqa: ANN001
         level_ids = tf.stack(ids, axis=1)
@@ -241,10 +288,20 @@ class HierarchicalDecoder(tf.Module):
 
 def model_decoder(keras_model, taxonomy: Taxonomy, thresholds: ThresholdConfig) -> HierarchicalDecoder:  # noqa: ANN001
     """The decoder a trained model is exported with: the configured beam width and thresholds,
-    and the model's own category-name embeddings and record of its unseen classes for the name
-    fallback."""
+    and the model's own category-name embeddings, record of its unseen classes and sample of
+    training products for the name fallback."""
     from prodcat.trainer.model import category_name_embeddings, seen_class_masks
 
     return HierarchicalDecoder(taxonomy, thresholds, beam_width=thresholds.beam_width,
                                category_names=category_name_embeddings(keras_model, taxonomy.level_sizes()),
-                               seen_classes=seen_class_masks(keras_model, taxonomy.level_sizes()))
+                               seen_classes=seen_class_masks(keras_model, taxonomy.level_sizes()),
+                               training_sample=training_sample(keras_model))
+
+
+def training_sample(keras_model) -> np.ndarray | None:  # noqa: ANN001
+    """The training products' sentence embeddings a model was trained with (`trainer.run.train`
+    attaches them) or exported with (its decoder carries them); None for a model without."""
+    sample = getattr(keras_model, "training_sample", None)
+    if sample is None:
+        sample = getattr(getattr(keras_model, "decoder", None), "training_sample", None)
+    return None if sample is None else np.asarray(sample)

@@ -36,6 +36,11 @@ if TYPE_CHECKING:  # a training worker need not import TFX's components (minutes
     from tfx import v1 as tfx
 
 _LOG = logging.getLogger("prodcat.trainer")
+
+# Training products the decoder compares each product with (name_fallback_classes: auto): 4,096
+# sentence embeddings, 8 MB in the export, one small matrix product per product served.
+NOVELTY_SAMPLE_SIZE = 4096
+
 # Builds and compiles the network `train` fits, from the training statistics (called under the
 # distribution strategy's scope). The product's is `per_level_network`; benchmarks pass others.
 NetworkBuilder = Callable[[Config, Sequence[int], dict, Sequence[np.ndarray] | None, TrainingStatistics],
@@ -122,7 +127,8 @@ def train(
     strategy = strategy or distribution.strategy_from_environment()
     tfidf = model_cfg.token_weighting == "tfidf" and model_cfg.ngram_features
     stats = TrainingStatistics.collect(train_data, level_sizes,
-                                       config.text.word_buckets if tfidf or model_cfg.wide_path else 0)
+                                       config.text.word_buckets if tfidf or model_cfg.wide_path else 0,
+                                       sample_size=NOVELTY_SAMPLE_SIZE, seed=model_cfg.seed)
     margin = None
     if model_cfg.margin_head.enabled:
         margin = _fit_margin_head(config, level_sizes, train_data, feature_dims or {})
@@ -162,6 +168,7 @@ def train(
     }
     if margin is not None:
         model = _with_margin_head(model, margin, model_cfg, eval_data, len(level_sizes), strategy, summary)
+    model.training_sample = stats.sentence_sample  # the decoder's reference for products unlike training
     return model, summary
 
 

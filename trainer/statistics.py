@@ -76,17 +76,23 @@ class TrainingStatistics:
     batches: int
     document_frequency: np.ndarray | None  # per token bucket, training products that have it
     documents: int
+    sentence_sample: np.ndarray | None = None  # unit sentence embeddings of a uniform sample of training products
 
     @classmethod
-    def collect(cls, dataset: tf.data.Dataset, level_sizes: Sequence[int], token_buckets: int = 0) -> TrainingStatistics:
+    def collect(cls, dataset: tf.data.Dataset, level_sizes: Sequence[int], token_buckets: int = 0,
+                sample_size: int = 0, seed: int = 0) -> TrainingStatistics:
         """Counts classes (and, when the labels carry it, each product's own category); with
-        `token_buckets`, also the document frequency of every token bucket."""
+        `token_buckets`, also the document frequency of every token bucket; with `sample_size`,
+        keeps the sentence embeddings of that many training products drawn uniformly."""
+        sample = SentenceSample(sample_size, seed) if sample_size else None
         counts = [np.zeros(size, dtype=np.int64) for size in level_sizes]
         categories = np.zeros(int(sum(level_sizes)), dtype=np.int64)
         document_frequency = np.zeros(token_buckets, dtype=np.int64) if token_buckets else None
         batches = documents = 0
         for features, labels in dataset:
             batches += 1
+            if sample is not None and F.TEXT_EMBEDDING in features:
+                sample.add(features[F.TEXT_EMBEDDING].numpy())
             for k, size in enumerate(level_sizes, start=1):
                 values = np.reshape(labels[F.level_output(k)].numpy(), [-1])
                 counts[k - 1] += np.bincount(values[values >= 0], minlength=size)
@@ -98,7 +104,8 @@ class TrainingStatistics:
                 documents += int(tokens.dense_shape[0])
                 pairs = np.unique(np.stack([tokens.indices[:, 0].numpy(), tokens.values.numpy()], axis=1), axis=0)
                 document_frequency += np.bincount(pairs[:, 1], minlength=token_buckets)
-        return cls(counts, categories, batches, document_frequency, documents)
+        return cls(counts, categories, batches, document_frequency, documents,
+                   sample.embeddings() if sample is not None else None)
 
     def token_idf(self) -> np.ndarray:
         """The idf of every token bucket (needs the document frequencies)."""
@@ -112,3 +119,31 @@ class TrainingStatistics:
             raise ValueError("the wide path needs the document frequencies: collect with token_buckets")
         return WideFeatures.from_training_statistics(self.document_frequency, self.documents, class_counts,
                                                      max_features, min_df)
+
+
+class SentenceSample:
+    """A uniform sample of a stream of sentence embeddings (reservoir sampling), unit length:
+    what the decoder compares a product with to tell whether it is like the training data."""
+
+    def __init__(self, size: int, seed: int = 0) -> None:
+        self.size = size
+        self.rows: np.ndarray | None = None
+        self.seen = 0
+        self.rng = np.random.default_rng(seed)
+
+    def add(self, batch: np.ndarray) -> None:
+        batch = np.asarray(batch, np.float32).reshape(len(batch), -1)
+        if self.rows is None:
+            self.rows = np.zeros((self.size, batch.shape[1]), np.float32)
+        for row in batch:
+            slot = self.seen if self.seen < self.size else int(self.rng.integers(0, self.seen + 1))
+            if slot < self.size:
+                self.rows[slot] = row
+            self.seen += 1
+
+    def embeddings(self) -> np.ndarray | None:
+        """The sampled rows, unit length ([min(size, seen), dim]); None before any row."""
+        if self.rows is None or self.seen == 0:
+            return None
+        rows = self.rows[:min(self.size, self.seen)]
+        return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from prodcat import features as F
 from prodcat.config import GOOGLE_SENSITIVE_PATHS, SensitiveConfig, ThresholdConfig, ThresholdOverride
 from prodcat.taxonomy import Taxonomy
-from prodcat.trainer.decoding import HierarchicalDecoder, ThresholdError, threshold_vectors
+from prodcat.trainer.decoding import HierarchicalDecoder, ThresholdError, label_end_masks, threshold_vectors
 
 
 NO_SENSITIVE = SensitiveConfig(paths=())
@@ -205,7 +205,7 @@ def test_the_name_fallback_hands_over_only_to_categories_training_never_had(tiny
     sentence = tf.constant([[1.0, 0.0, 0.0], [0.0, 0.2, 1.0]])
     seen = [np.array([True, True]), np.array([True, False]), np.array([True])]
     thresholds = ThresholdConfig(per_level=(0.0,), name_fallback_below=0.7, name_fallback_classes="unseen",
-                                 sensitive=NO_SENSITIVE)
+                                 stop_where_labels_stop=False, sensitive=NO_SENSITIVE)
 
     def paths(thresholds: ThresholdConfig, seen_classes: list[np.ndarray] | None) -> list[str]:
         decoder = HierarchicalDecoder(tiny_google, thresholds, beam_width=beam_width, category_names=_tiny_names(),
@@ -245,3 +245,57 @@ def test_name_fallback_paths_are_paths_of_the_real_taxonomy(google_taxonomy: Tax
         assert np.mean(depths) > 3  # most names are deep ones
     if penalty == 0.2:
         assert np.mean(depths) < 2
+
+
+# Toys > Kites > Stunt Kites had training products, Garden too but none deeper (Pots & Planters had none).
+GARDEN_LABELS_END = [np.array([True, True]), np.array([True, False]), np.array([True])]
+
+
+def test_the_training_labels_end_at_seen_classes_without_a_seen_child(tiny_google: Taxonomy) -> None:
+    ends = label_end_masks(tiny_google, GARDEN_LABELS_END)
+    assert [e.tolist() for e in ends] == [[False, True], [False, False], [True]]
+
+
+@pytest.mark.parametrize("beam_width", [1, 3])
+def test_a_path_ends_where_the_training_labels_of_its_subtree_end(tiny_google: Taxonomy, beam_width: int) -> None:
+    """Both rows are sure all the way down; row 1's Pots & Planters lies below Garden, where the
+    training labels stop: it ends at Garden, with Garden's confidence, unless told otherwise."""
+    probs = [tf.constant([[0.9, 0.1], [0.1, 0.9]]), tf.constant([[0.9, 0.1], [0.1, 0.9]]), tf.constant([[1.0], [1.0]])]
+    thresholds = ThresholdConfig(per_level=(0.0,), sensitive=NO_SENSITIVE)
+
+    def decoded(thresholds: ThresholdConfig, seen: list[np.ndarray] | None) -> dict:
+        return HierarchicalDecoder(tiny_google, thresholds, beam_width=beam_width, seen_classes=seen)(probs)
+
+    out = decoded(thresholds, GARDEN_LABELS_END)
+    assert [p.decode() for p in out[F.OUT_CATEGORY_PATH].numpy()] == ["Toys > Kites > Stunt Kites", "Garden"]
+    assert out[F.OUT_FULL_DEPTH].numpy().tolist() == [3, 1]
+    np.testing.assert_allclose(out[F.OUT_LEVEL_CONFIDENCES][1].numpy(), [0.9, 0.0, 0.0], rtol=1e-6)
+    full = ["Toys > Kites > Stunt Kites", "Garden > Pots & Planters"]
+    for off in (decoded(thresholds.model_copy(update={"stop_where_labels_stop": False}), GARDEN_LABELS_END),
+                decoded(thresholds, None)):  # a model without a record of its training labels
+        assert [p.decode() for p in off[F.OUT_CATEGORY_PATH].numpy()] == full
+
+
+@pytest.mark.parametrize("beam_width", [1, 3])
+def test_auto_hands_a_product_to_a_trained_category_only_when_it_is_unlike_the_training_products(
+        tiny_google: Taxonomy, beam_width: int) -> None:
+    """Both rows are unsure at level 1 (0.6 < 0.7) and row 0's nearest name is Toys, a trained
+    class. `auto` keeps the heads' path while row 0 resembles a training product (cosine 0.8 >=
+    0.6) and hands it to Toys when nothing in the training sample resembles it; row 1 goes to
+    the untrained Pots & Planters either way."""
+    probs = [tf.constant([[0.6, 0.4], [0.6, 0.4]]), tf.constant([[0.95, 0.05], [0.95, 0.05]]), tf.constant([[1.0], [1.0]])]
+    sentence = tf.constant([[1.0, 0.0, 0.0], [0.0, 0.2, 1.0]])
+    seen = [np.array([True, True]), np.array([True, False]), np.array([True])]
+    thresholds = ThresholdConfig(per_level=(0.0,), name_fallback_below=0.7, name_fallback_classes="auto",
+                                 novel_below=0.6, stop_where_labels_stop=False, sensitive=NO_SENSITIVE)
+    like_row_0 = np.array([[0.8, 0.6, 0.0]], np.float32)  # cosine 0.8 to row 0
+    unlike_both = np.array([[0.0, -1.0, 0.0]], np.float32)
+
+    def paths(sample: np.ndarray | None) -> list[str]:
+        decoder = HierarchicalDecoder(tiny_google, thresholds, beam_width=beam_width, category_names=_tiny_names(),
+                                      seen_classes=seen, training_sample=sample)
+        return [p.decode() for p in decoder(probs, sentence)[F.OUT_CATEGORY_PATH].numpy()]
+
+    assert paths(like_row_0) == ["Toys > Kites > Stunt Kites", "Garden > Pots & Planters"]
+    assert paths(unlike_both) == ["Toys", "Garden > Pots & Planters"]
+    assert paths(None) == paths(like_row_0)  # no sample (an older model): as `unseen`

@@ -4,6 +4,7 @@ with only the fields a client has."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -11,6 +12,8 @@ from prodcat import features as F
 from prodcat.contract.signatures import EXAMPLES_SIGNATURE, RAW_SIGNATURE, WARMUP_PRODUCTS
 from prodcat.serving.predict import resolve_model_dir
 from prodcat.serving.warmup import read_signature_defs, read_warmup_requests
+from prodcat.trainer.decoding import training_sample
+from prodcat.trainer.run import NOVELTY_SAMPLE_SIZE
 
 
 def test_every_warmup_request_of_the_pushed_model_is_answered(demo_run) -> None:
@@ -48,3 +51,14 @@ def test_serving_default_takes_examples_with_only_the_fields_a_client_has(demo_r
         assert (answered[key].numpy() == expected[key].numpy()).all(), key
     with pytest.raises(tf.errors.InvalidArgumentError, match="title"):  # the one required field
         serve(examples=tf.constant([_example(description="no title")]))
+
+
+def test_the_pushed_model_carries_its_sample_of_training_products(demo_run) -> None:
+    """A re-export (`prodcat tune-thresholds --export`) rebuilds the decoder from the pushed model:
+    it must find the training products the name fallback tells new kinds of products by."""
+    keras_model = tf.keras.models.load_model(str(resolve_model_dir(demo_run.serving_base)), compile=False)
+    sample = training_sample(keras_model)
+    assert sample is not None and sample.shape[1] == 512
+    assert 100 < len(sample) <= min(NOVELTY_SAMPLE_SIZE, demo_run.config.demo.n_products)
+    np.testing.assert_allclose(np.linalg.norm(sample, axis=1), 1.0, atol=1e-5)
+    assert len(np.unique(sample.round(4), axis=0)) > 0.9 * len(sample)  # products, not one row repeated

@@ -342,7 +342,8 @@ class ThresholdConfig(_Section):
     """
 
     per_level: tuple[Annotated[float, Field(ge=0.0, le=1.0)], ...] = Field(
-        (0.3,), min_length=1, description="confidence floor per level, level 1 first; the last repeats for deeper levels")
+        (0.3, 0.6, 0.8), min_length=1, description="confidence floor per level, level 1 first; the last repeats for "
+        "deeper levels. Stricter below level 1: on shops never seen in training a wrong guess is most often a deep one")
     beam_width: int = Field(
         5, ge=1, le=64, description="paths kept by beam search over the tree (scored by the product of their level "
         "probabilities); 1: greedy decoding")

@@ -25,6 +25,7 @@ from tfx.utils import path_utils
 
 from prodcat.components import nodes
 from prodcat.contract.signatures import ASSETS_EXTRA, TRAINING_SUMMARY_ASSET
+from prodcat.reporting.artifacts import count_rejects, is_blessed, split_counts
 from prodcat.reporting.mlmd import (STATE_NAMES, execution_artifacts, node_executions, open_store,
                                     sqlite_connection_config)
 from prodcat.trainer.callbacks import STATUS_LOGGER
@@ -133,21 +134,16 @@ def component_facts(node: str, outputs: dict[str, list[metadata_store_pb2.Artifa
     """The figure a user checks when a component ends (rejects, products per split, epochs, verdict)."""
     artifact = {key: found[0] for key, found in outputs.items() if found}
     if node == nodes.EXAMPLE_GEN and "examples" in artifact:
-        from prodcat.reporting.summary import count_rejects
-
         return f"{count_rejects(artifact['examples'].uri)} rejected records"
     if node == nodes.STATISTICS_GEN and "statistics" in artifact:
-        from prodcat.reporting.runs import prop, split_counts
-
-        statistics = artifact["statistics"]
-        counts = split_counts(statistics.uri, prop(statistics, "split_names", "[]"))
+        counts = split_counts(artifact["statistics"])
         return ", ".join(f"{split} {count:,} products" for split, count in counts.items())
     if node == nodes.TRAINER and "model" in artifact:
         summary = Path(path_utils.serving_model_path(artifact["model"].uri), ASSETS_EXTRA, TRAINING_SUMMARY_ASSET)
         if summary.is_file():
             return f"{json.loads(summary.read_text(encoding='utf-8')).get('epochs_run', '?')} epochs"
     if node == nodes.EVALUATOR and "blessing" in artifact:
-        if Path(artifact["blessing"].uri, "BLESSED").exists():
+        if is_blessed(artifact["blessing"]):
             return "blessed"
         return "NOT blessed: a gate failed (the summary says which)"
     if node == nodes.PUSHER and "pushed_model" in artifact:

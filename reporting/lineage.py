@@ -23,10 +23,11 @@ from typing import Any
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from prodcat.reporting.mlmd import INPUT_EVENTS, STATE_NAMES, LineageView, describe, lineage_subgraph, open_store
-from prodcat.reporting.runs import (
-    anomalies, anomaly_status, input_data, iso_time, json_number, prop, quote, split_counts,
+from prodcat.reporting.artifacts import (
+    anomalies_by_split, evaluation_metrics, is_blessed, split_counts, validation_failures,
 )
+from prodcat.reporting.mlmd import INPUT_EVENTS, STATE_NAMES, LineageView, describe, lineage_subgraph, open_store
+from prodcat.reporting.runs import anomaly_status, input_data, iso_time, json_number, prop, quote
 
 # pushed model <- Pusher <- model <- Trainer <- transform graph <- Transform <- examples <- ExampleGen,
 # plus two hops per component that re-exports the model between Trainer and Pusher
@@ -188,7 +189,7 @@ def _validation_steps(store: metadata_store.MetadataStore, examples: metadata_st
     if statistics is None:
         return steps
     _, step = _step(view, "statistics", statistics)
-    counts = split_counts(statistics.uri, prop(statistics, "split_names"))
+    counts = split_counts(statistics)
     step.details["split_counts"] = counts
     if examples_step is not None:
         examples_step.details["split_counts"] = counts
@@ -202,7 +203,7 @@ def _validation_steps(store: metadata_store.MetadataStore, examples: metadata_st
     found = pick([a for e in validators for a in view.outputs(e.id, "anomalies") if a.type == "ExampleAnomalies"])
     if found is not None:
         _, step = _step(view, "anomalies", found)
-        per_split = anomalies(found.uri, prop(found, "split_names"))
+        per_split = anomalies_by_split(found)
         step.details.update({"anomalies": per_split, "status": anomaly_status(per_split),
                              "checked_against_training_schema": schema is not None})
         steps.append(step)
@@ -217,7 +218,7 @@ def _evaluation_steps(store: metadata_store.MetadataStore, upstream: LineageView
     baseline = _single(upstream.inputs(evaluator.id, "baseline_model"))
     steps: list[Step] = []
     _, step = _step(upstream, "blessing", blessing, producer=evaluator)
-    step.details["blessed"] = bool(prop(blessing, "blessed", 0))
+    step.details["blessed"] = is_blessed(blessing)
     steps.append(step)
     evaluation = _single(outputs.outputs(evaluator.id, "evaluation"))
     if evaluation is not None:
@@ -232,8 +233,6 @@ def _evaluation_steps(store: metadata_store.MetadataStore, upstream: LineageView
             baseline_trainer = next(iter(upstream.producers(baseline.id)), None)
             step.details["baseline_model_run"] = upstream.run_id(baseline_trainer.id) if baseline_trainer else None
         if with_metrics:
-            from prodcat.reporting.summary import evaluation_metrics, validation_failures  # imports TFMA
-
             try:
                 step.details["metrics"] = evaluation_metrics(evaluation.uri)
                 step.details["gate_failures"] = validation_failures(evaluation.uri)

@@ -19,6 +19,7 @@ from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from prodcat.components import nodes
+from prodcat.reporting.artifacts import anomalies_by_split, evaluation_metrics, is_blessed, split_counts
 from prodcat.reporting.mlmd import STATE_NAMES, describe, lineage_subgraph, open_store
 
 RUN_CONTEXT = "pipeline_run"
@@ -52,51 +53,7 @@ def iso_time(millis: int) -> str:
 
 
 # ----------------------------------------------------------------------------- artifact contents
-def split_counts(statistics_uri: str, split_names: Any) -> dict[str, int]:
-    """Examples per split, from a StatisticsGen artifact (`Split-<name>/FeatureStats.pb`)."""
-    from tensorflow_metadata.proto.v0 import statistics_pb2
-
-    counts: dict[str, int] = {}
-    for split in _split_list(split_names):
-        path = Path(statistics_uri, f"Split-{split}", "FeatureStats.pb")
-        if not path.is_file():
-            continue
-        stats = statistics_pb2.DatasetFeatureStatisticsList.FromString(path.read_bytes())
-        counts[split] = int(sum(d.num_examples for d in stats.datasets))
-    return counts
-
-
-def anomalies(anomalies_uri: str, split_names: Any) -> dict[str, list[str]]:
-    """Per validated split, the anomalies ExampleValidator found (`feature: short description`)."""
-    from tensorflow_metadata.proto.v0 import anomalies_pb2
-
-    found: dict[str, list[str]] = {}
-    for split in _split_list(split_names):
-        path = Path(anomalies_uri, f"Split-{split}", "SchemaDiff.pb")
-        if not path.is_file():
-            continue
-        result = anomalies_pb2.Anomalies.FromString(path.read_bytes())
-        lines = [f"{feature}: {info.short_description or info.description}"
-                 for feature, info in sorted(result.anomaly_info.items())]
-        if result.HasField("dataset_anomaly_info"):
-            info = result.dataset_anomaly_info
-            lines.append(f"(dataset): {info.short_description or info.description}")
-        found[split] = lines
-    return found
-
-
-def _split_list(split_names: Any) -> list[str]:
-    if isinstance(split_names, str):
-        try:
-            return list(json.loads(split_names))
-        except ValueError:
-            return [s for s in split_names.split(",") if s]
-    return list(split_names or [])
-
-
 def headline_metrics(evaluation_uri: str) -> dict[str, float]:
-    from prodcat.reporting.summary import evaluation_metrics
-
     try:
         values = evaluation_metrics(evaluation_uri)
     except (OSError, ValueError, IndexError):
@@ -191,12 +148,12 @@ def run_record(store: metadata_store.MetadataStore, run: metadata_store_pb2.Cont
         record.data = input_data(example_gen)
     _, statistics = output_of_type("ExampleStatistics", "statistics")
     if statistics is not None:
-        record.split_counts = split_counts(statistics.uri, prop(statistics, "split_names"))
+        record.split_counts = split_counts(statistics)
     _, schema = output_of_type("Schema", "schema")
     record.schema = schema.uri if schema is not None else None
     _, anomalies_artifact = output_of_type("ExampleAnomalies", "anomalies")
     if anomalies_artifact is not None:
-        record.anomalies = anomalies(anomalies_artifact.uri, prop(anomalies_artifact, "split_names"))
+        record.anomalies = anomalies_by_split(anomalies_artifact)
     _, transform_graph = output_of_type("TransformGraph", "transform_graph")
     record.transform_graph = transform_graph.uri if transform_graph is not None else None
     _, model = output_of_type("Model", "model")
@@ -208,7 +165,7 @@ def run_record(store: metadata_store.MetadataStore, run: metadata_store_pb2.Cont
             record.metrics = headline_metrics(evaluation.uri)
     _, blessing = output_of_type("ModelBlessing", "blessing")
     if blessing is not None:
-        record.blessed = bool(prop(blessing, "blessed", 0))
+        record.blessed = is_blessed(blessing)
     _, pushed = output_of_type("PushedModel", "pushed_model")
     if pushed is not None:
         record.pushed = bool(prop(pushed, "pushed", 0))

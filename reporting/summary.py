@@ -18,6 +18,9 @@ from ml_metadata.metadata_store import metadata_store
 
 from prodcat.components import nodes
 from prodcat.components.hierarchical_metrics import METRIC_NAME
+from prodcat.reporting.artifacts import (
+    DataAnomaly, count_rejects, data_anomalies, evaluation_metrics, is_blessed, validation_failures,
+)
 from prodcat.reporting.mlmd import OUTPUT_EVENTS, STATE_NAMES, open_store, sqlite_connection_config
 
 
@@ -31,28 +34,6 @@ class ComponentRun:
     state: str
     seconds: float
     outputs: dict[str, list[str]]
-
-
-@dataclasses.dataclass(frozen=True)
-class DataAnomaly:
-    """One finding of ExampleValidator: where, how serious, and what it means."""
-
-    split: str
-    feature: str  # "" for a finding about the whole split
-    severity: str  # ERROR, WARNING or UNKNOWN (tensorflow_metadata's AnomalyInfo.Severity)
-    short_description: str
-    description: str
-
-    def line(self) -> str:
-        where = f"{self.split}, feature '{self.feature}'" if self.feature else f"{self.split}, whole split"
-        short, meaning = self.short_description.strip(), self.description.strip()
-        if not meaning or meaning == short:
-            text = short
-        elif meaning.startswith(short):  # e.g. "New column (column in data but not in schema)"
-            text = meaning
-        else:
-            text = f"{short}: {meaning}"
-        return f"[{self.severity}] {where}: {text}"
 
 
 @dataclasses.dataclass
@@ -98,7 +79,8 @@ def latest_run_summary(metadata_path: str | Path, run_id: str | None = None) -> 
     if evaluator and evaluator.outputs.get("evaluation"):
         summary.metrics = evaluation_metrics(evaluator.outputs["evaluation"][0])
     if evaluator and evaluator.outputs.get("blessing"):
-        summary.blessed = Path(evaluator.outputs["blessing"][0], "BLESSED").exists()
+        blessing = _artifact_by_uri(store, evaluator.outputs["blessing"][0])
+        summary.blessed = is_blessed(blessing) if blessing is not None else None
     if evaluator and evaluator.outputs.get("evaluation"):
         summary.gate_failures = validation_failures(evaluator.outputs["evaluation"][0])
     pusher = summary.component(nodes.PUSHER)
@@ -116,7 +98,8 @@ def latest_run_summary(metadata_path: str | Path, run_id: str | None = None) -> 
         summary.dropped_images = count_rejects(examples_uri, DROPPED_IMAGES_DIR)
     validator = next((c for c in summary.components if c.outputs.get("anomalies")), None)
     if validator is not None:
-        summary.anomalies = read_anomalies(validator.outputs["anomalies"][0])
+        found = _artifact_by_uri(store, validator.outputs["anomalies"][0])
+        summary.anomalies = data_anomalies(found) if found is not None else None
     from prodcat.reporting.report import report_for_summary
 
     summary.report = report_for_summary(metadata_path, run.name)
@@ -137,85 +120,6 @@ def _outputs(store: metadata_store.MetadataStore, execution_id: int) -> dict[str
 def _artifact_by_uri(store: metadata_store.MetadataStore, uri: str) -> Any:
     matches = store.get_artifacts_by_uri(uri)
     return matches[-1] if matches else None
-
-
-def evaluation_metrics(evaluation_uri: str, model_name: str = "candidate") -> dict[str, float]:
-    """Overall-slice metric values of the candidate model from a TFMA evaluation artifact."""
-    import tensorflow_model_analysis as tfma
-
-    values: dict[str, float] = {}
-    for metrics_for_slice in tfma.load_metrics(evaluation_uri):
-        if metrics_for_slice.slice_key.single_slice_keys:
-            continue
-        for item in metrics_for_slice.metric_keys_and_values:
-            key = item.key
-            if key.is_diff or (key.model_name and key.model_name != model_name):
-                continue
-            if item.value.HasField("double_value"):
-                values[key.name] = item.value.double_value.value
-    return values
-
-
-def validation_failures(evaluation_uri: str) -> list[str]:
-    """Why the Evaluator did not bless a model, one line per failed gate (empty when blessed)."""
-    import tensorflow_model_analysis as tfma
-
-    try:
-        result = tfma.load_validation_result(evaluation_uri)
-    except (OSError, ValueError, IndexError):
-        return []
-    lines = []
-    for per_slice in result.metric_validations_per_slice:
-        where = "overall" if not per_slice.slice_key.single_slice_keys else " & ".join(
-            f"{k.column}={k.bytes_value.decode() or k.int64_value or k.float_value}" for k in per_slice.slice_key.single_slice_keys)
-        for failure in per_slice.failures:
-            name = failure.metric_key.name + (" (change vs blessed baseline)" if failure.metric_key.is_diff else "")
-            value = failure.metric_value.double_value.value if failure.HasField("metric_value") else float("nan")
-            threshold = failure.metric_threshold
-            bound = (threshold.value_threshold.lower_bound.value if threshold.HasField("value_threshold")
-                     else threshold.change_threshold.absolute.value)
-            lines.append(f"{where}: {name} = {value:.4f}, required >= {bound:.4f}" + (
-                f" ({failure.message})" if failure.message else ""))
-    lines += [f"missing slice: {spec}" for spec in result.missing_slices]
-    return lines
-
-
-def count_rejects(examples_uri: str, folder: str | None = None) -> int:
-    """Lines in ExampleGen's rejects files (or, with `folder`, another of its JSONL report folders)."""
-    from prodcat.components.product_example_gen import REJECTS_DIR
-
-    rejects = Path(examples_uri, folder or REJECTS_DIR)
-    if not rejects.is_dir():
-        return 0
-    return sum(1 for f in rejects.glob("*.jsonl") for line in f.open(encoding="utf-8") if line.strip())
-
-
-def read_anomalies(anomalies_uri: str) -> list[DataAnomaly]:
-    """ExampleValidator's findings, per split, from its artifact (one `SchemaDiff.pb` per split).
-
-    A feature can fail several checks at once; each reason is listed with its own description.
-    """
-    from tensorflow_metadata.proto.v0 import anomalies_pb2
-    from tfx.dsl.io import fileio
-    from tfx.utils import io_utils
-
-    def severity(info: anomalies_pb2.AnomalyInfo) -> str:
-        return anomalies_pb2.AnomalyInfo.Severity.Name(info.severity)
-
-    found: list[DataAnomaly] = []
-    for path in sorted(fileio.glob(os.path.join(anomalies_uri, "*", "SchemaDiff.pb"))):
-        split = os.path.basename(os.path.dirname(path)).removeprefix("Split-")
-        anomalies = anomalies_pb2.Anomalies.FromString(io_utils.read_bytes_file(path))
-        infos = sorted(anomalies.anomaly_info.items())
-        if anomalies.HasField("dataset_anomaly_info"):
-            infos.append(("", anomalies.dataset_anomaly_info))
-        for feature, info in infos:
-            reasons = [(r.short_description, r.description) for r in info.reason] or [
-                (info.short_description, info.description)]
-            found += [DataAnomaly(split, feature, severity(info), short or "anomaly", long) for short, long in reasons]
-        if anomalies.data_missing:
-            found.append(DataAnomaly(split, "", "ERROR", "No data", "the split has no examples to validate"))
-    return found
 
 
 def format_summary(summary: RunSummary, wall_seconds: float | None, depth: int) -> str:
@@ -260,5 +164,4 @@ def format_summary(summary: RunSummary, wall_seconds: float | None, depth: int) 
     return "\n".join(lines)
 
 
-__all__ = ["DataAnomaly", "RunSummary", "latest_run_summary", "format_summary", "evaluation_metrics", "read_anomalies",
-           "METRIC_NAME"]
+__all__ = ["RunSummary", "latest_run_summary", "format_summary", "METRIC_NAME"]

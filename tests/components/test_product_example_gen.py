@@ -24,7 +24,8 @@ from prodcat.config import Config, IngestConfig, SplitConfig
 from prodcat.fuzz import DATA_DIR, KINDS, FuzzConfig, FuzzManifest, FuzzRecord, write_fuzz_corpus
 from prodcat.module_config import ModuleConfig
 from prodcat.pipeline.pipeline import split_config
-from prodcat.reporting.summary import RunSummary, count_rejects, format_summary
+from prodcat.reporting.artifacts import count_rejects
+from prodcat.reporting.summary import RunSummary, format_summary
 from prodcat.taxonomy import Taxonomy
 
 

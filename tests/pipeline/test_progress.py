@@ -8,7 +8,10 @@ import json
 import logging
 from pathlib import Path
 
+import pandas as pd
+import tensorflow_data_validation as tfdv
 from ml_metadata.proto import metadata_store_pb2
+from tfx.utils import io_utils
 
 from prodcat.components import nodes
 from prodcat.pipeline.progress import ComponentProgress, component_facts, reporting_progress
@@ -47,8 +50,8 @@ def test_errors_and_prodcats_own_lines_pass_warnings_of_libraries_do_not(tmp_pat
     assert stream.getvalue().splitlines() == ["prodcat: the worker died", "prodcat: epoch 1 of 3: loss 0.5000"]
 
 
-def _artifact(uri: Path, **custom: int) -> metadata_store_pb2.Artifact:
-    artifact = metadata_store_pb2.Artifact(uri=str(uri))
+def _artifact(uri: Path, type_name: str = "Examples", **custom: int) -> metadata_store_pb2.Artifact:
+    artifact = metadata_store_pb2.Artifact(uri=str(uri), type=type_name)
     for name, value in custom.items():
         artifact.custom_properties[name].int_value = value
     return artifact
@@ -59,17 +62,23 @@ def test_key_figures_of_finished_components(tmp_path: Path) -> None:
     (model / "Format-Serving" / "assets.extra").mkdir(parents=True)
     (model / "Format-Serving" / "assets.extra" / "training_summary.json").write_text(json.dumps({"epochs_run": 7}))
     assert component_facts(nodes.TRAINER, {"model": [_artifact(model)]}) == "7 epochs"
-    blessing = tmp_path / "blessing"
-    blessing.mkdir()
-    assert component_facts(nodes.EVALUATOR, {"blessing": [_artifact(blessing)]}).startswith("NOT blessed")
-    (blessing / "BLESSED").touch()
-    assert component_facts(nodes.EVALUATOR, {"blessing": [_artifact(blessing)]}) == "blessed"
+    blessing = tmp_path / "blessing"  # the verdict is the artifact's `blessed` property, as the Evaluator records it
+    assert component_facts(nodes.EVALUATOR, {"blessing": [_artifact(blessing, "ModelBlessing", blessed=0)]}).startswith(
+        "NOT blessed")
+    assert component_facts(nodes.EVALUATOR, {"blessing": [_artifact(blessing, "ModelBlessing", blessed=1)]}) == "blessed"
     assert component_facts(nodes.PUSHER, {"pushed_model": [_artifact(tmp_path, pushed=0)]}) == "not pushed"
     assert component_facts(nodes.PUSHER, {"pushed_model": [_artifact(tmp_path, pushed=1)]}) == "pushed"
     examples = tmp_path / "examples"
     (examples / "Rejects").mkdir(parents=True)
     (examples / "Rejects" / "rejects-0.jsonl").write_text('{"a": 1}\n{"b": 2}\n')
     assert component_facts(nodes.EXAMPLE_GEN, {"examples": [_artifact(examples)]}) == "2 rejected records"
+    statistics = _artifact(tmp_path / "statistics", "ExampleStatistics")
+    statistics.properties["split_names"].string_value = '["train", "eval"]'
+    for split, rows in (("train", 3), ("eval", 2)):  # where and how StatisticsGen writes them
+        io_utils.write_bytes_file(str(tmp_path / "statistics" / f"Split-{split}" / "FeatureStats.pb"),
+                                  tfdv.generate_statistics_from_dataframe(pd.DataFrame({"title": ["x"] * rows}))
+                                  .SerializeToString())
+    assert component_facts(nodes.STATISTICS_GEN, {"statistics": [statistics]}) == "train 3 products, eval 2 products"
     assert component_facts("SomethingElse", {}) == ""
 
 

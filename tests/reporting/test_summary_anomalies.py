@@ -11,7 +11,8 @@ from tfx.components.example_validator.executor import Executor
 from tfx.types import standard_artifacts, standard_component_specs
 from tfx.utils import io_utils
 
-from prodcat.reporting.summary import DataAnomaly, RunSummary, format_summary, read_anomalies
+from prodcat.reporting.artifacts import DataAnomaly, data_anomalies
+from prodcat.reporting.summary import RunSummary, format_summary
 
 
 def test_anomalies_are_listed_with_feature_severity_and_meaning(tmp_path: Path) -> None:
@@ -32,7 +33,7 @@ def test_anomalies_are_listed_with_feature_severity_and_meaning(tmp_path: Path) 
     Executor().Do({standard_component_specs.STATISTICS_KEY: [statistics], standard_component_specs.SCHEMA_KEY: [schema]},
                   {standard_component_specs.ANOMALIES_KEY: [anomalies]}, {standard_component_specs.EXCLUDE_SPLITS_KEY: "[]"})
 
-    found = read_anomalies(anomalies.uri)
+    found = data_anomalies(anomalies)
     assert {(a.split, a.feature, a.short_description) for a in found} >= {
         ("eval", "price", "New column"), ("eval", "title", "Column dropped"),
         ("eval", "language", "Unexpected string values")}

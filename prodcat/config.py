@@ -342,7 +342,7 @@ class ThresholdConfig(_Section):
     """
 
     per_level: tuple[Annotated[float, Field(ge=0.0, le=1.0)], ...] = Field(
-        (0.3, 0.6, 0.8), min_length=1, description="confidence floor per level, level 1 first; the last repeats for "
+        (0.3, 0.7, 0.9), min_length=1, description="confidence floor per level, level 1 first; the last repeats for "
         "deeper levels. Stricter below level 1: on shops never seen in training a wrong guess is most often a deep one")
     beam_width: int = Field(
         5, ge=1, le=64, description="paths kept by beam search over the tree (scored by the product of their level "
@@ -353,10 +353,10 @@ class ThresholdConfig(_Section):
     name_fallback_classes: Literal["unseen", "all", "auto"] = Field(
         "auto", description="which categories the name fallback may choose: unseen, only those without training "
         "products (the heads decide among the others); all: any category; auto: any category for a product unlike "
-        "the training data (see novel_below), only unseen ones for the others")
-    novel_below: float = Field(
-        0.6, ge=-1.0, le=1.0, description="auto: a product is unlike the training data when its sentence embedding's "
-        "cosine to the nearest of a sample of training products is below this")
+        "the training data (see novel_margin), only unseen ones for the others")
+    novel_margin: float = Field(
+        0.25, ge=0.0, le=2.0, description="auto: a product is unlike the training data when its nearest category name "
+        "(cosine, less the level penalty) is within this of its nearest training product (of a sample of them)")
     name_level_penalty: float = Field(
         0.03, ge=0.0, le=1.0, description="the name fallback's cosine similarity is lowered by this per level of a "
         "category, so a name match goes only as deep as the product's words support")

@@ -13,9 +13,9 @@ is nearest to its sentence embedding (the zero-shot match, over every category o
 each level's cosine lowered by `thresholds.name_level_penalty` per level so a match stops at the
 depth the product's words support), if the model has category-name embeddings and, by default
 (`name_fallback_classes: auto`) only if that category had no training products or the product is
-unlike every training product (its sentence embedding's cosine to the nearest of a sample of
-them below `thresholds.novel_below`): the heads know the categories and the kind of products
-training covered, the names the rest. `unseen` never hands a product to a trained category,
+unlike the training data: its nearest category name is within `thresholds.novel_margin` (cosine)
+of its nearest training product, of a sample of them. The heads know the categories and the
+kind of products training covered, the names the rest. `unseen` never hands a product to a trained category,
 `all` always may: better on shops unlike the training data, worse where they are alike
 (BENCHMARKS.md).
 
@@ -98,8 +98,9 @@ class HierarchicalDecoder(tf.Module):
         training products; with `thresholds.name_fallback_classes` 'unseen' the fallback hands a
         product only to the others (None: to any), and with `thresholds.stop_where_labels_stop` a
         path ends where the training labels of its subtree end. `training_sample`: sentence
-        embeddings of training products ([n, dim]); with 'auto' a product less similar than
-        `thresholds.novel_below` to all of them may be handed to any category (None: 'unseen')."""
+        embeddings of training products ([n, dim]); with 'auto' a product whose nearest category
+        name is within `thresholds.novel_margin` of its nearest one of them may be handed to any
+        category (None: as 'unseen')."""
         super().__init__(name=name)
         self.depth = taxonomy.depth
         self.beam_width = beam_width
@@ -120,7 +121,7 @@ class HierarchicalDecoder(tf.Module):
         self.seen_classes = None
         if self.category_names is not None and seen_classes is not None and thresholds.name_fallback_classes != "all":
             self.seen_classes = [tf.constant(np.asarray(s, bool)) for s in seen_classes]
-        self.novel_below = float(thresholds.novel_below)
+        self.novel_margin = float(thresholds.novel_margin)
         self.training_sample = None
         if self.seen_classes is not None and training_sample is not None and thresholds.name_fallback_classes == "auto":
             # a variable, so the exported model carries it and a re-export finds it (`model_decoder`)
@@ -237,9 +238,9 @@ class HierarchicalDecoder(tf.Module):
                 best_seen = tf.where(better, tf.gather(self.seen_classes[k], index), best_seen)
         if self.seen_classes is not None:  # a trained class: the heads' choice stands ...
             handed_over = tf.logical_not(best_seen)
-            if self.training_sample is not None:  # ... unless the product is unlike every training product
+            if self.training_sample is not None:  # ... unless a name is about as near as any training product
                 nearest = tf.reduce_max(tf.matmul(query, self.training_sample, transpose_b=True), axis=1)
-                handed_over = tf.logical_or(handed_over, nearest < self.novel_below)
+                handed_over = tf.logical_or(handed_over, best_score + self.novel_margin > nearest)
             unsure, best_level, best_class = (tf.boolean_mask(t, handed_over) for t in (unsure, best_level, best_class))
         # the matched class and its ancestors, deepest level first; -1 below the matched level
         path: list[tf.Tensor] = [None] * self.depth  # type: ignore[list-item]

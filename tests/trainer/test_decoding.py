@@ -279,23 +279,27 @@ def test_a_path_ends_where_the_training_labels_of_its_subtree_end(tiny_google: T
 @pytest.mark.parametrize("beam_width", [1, 3])
 def test_auto_hands_a_product_to_a_trained_category_only_when_it_is_unlike_the_training_products(
         tiny_google: Taxonomy, beam_width: int) -> None:
-    """Both rows are unsure at level 1 (0.6 < 0.7) and row 0's nearest name is Toys, a trained
-    class. `auto` keeps the heads' path while row 0 resembles a training product (cosine 0.8 >=
-    0.6) and hands it to Toys when nothing in the training sample resembles it; row 1 goes to
-    the untrained Pots & Planters either way."""
+    """Both rows are unsure at level 1 (0.6 < 0.7). Row 0's nearest name is Toys, a trained class,
+    at cosine 0.5 (0.47 after the level penalty). `auto` keeps the heads' path while a training
+    product is nearer to row 0 than that by more than the margin (cosine 1.0 > 0.47 + 0.25), and
+    hands row 0 to Toys when none is; row 1 goes to the untrained Pots & Planters either way."""
     probs = [tf.constant([[0.6, 0.4], [0.6, 0.4]]), tf.constant([[0.95, 0.05], [0.95, 0.05]]), tf.constant([[1.0], [1.0]])]
-    sentence = tf.constant([[1.0, 0.0, 0.0], [0.0, 0.2, 1.0]])
+    row_0 = [0.5, 0.0, -np.sqrt(0.75)]
+    sentence = tf.constant([row_0, [0.0, 0.2, 1.0]])
     seen = [np.array([True, True]), np.array([True, False]), np.array([True])]
     thresholds = ThresholdConfig(per_level=(0.0,), name_fallback_below=0.7, name_fallback_classes="auto",
-                                 novel_below=0.6, stop_where_labels_stop=False, sensitive=NO_SENSITIVE)
-    like_row_0 = np.array([[0.8, 0.6, 0.0]], np.float32)  # cosine 0.8 to row 0
+                                 name_level_penalty=0.03, novel_margin=0.25, stop_where_labels_stop=False,
+                                 sensitive=NO_SENSITIVE)
+    like_row_0 = np.array([row_0], np.float32)
     unlike_both = np.array([[0.0, -1.0, 0.0]], np.float32)
 
-    def paths(sample: np.ndarray | None) -> list[str]:
-        decoder = HierarchicalDecoder(tiny_google, thresholds, beam_width=beam_width, category_names=_tiny_names(),
-                                      seen_classes=seen, training_sample=sample)
+    def paths(sample: np.ndarray | None, margin: float = 0.25) -> list[str]:
+        decoder = HierarchicalDecoder(tiny_google, thresholds.model_copy(update={"novel_margin": margin}),
+                                      beam_width=beam_width, category_names=_tiny_names(), seen_classes=seen,
+                                      training_sample=sample)
         return [p.decode() for p in decoder(probs, sentence)[F.OUT_CATEGORY_PATH].numpy()]
 
     assert paths(like_row_0) == ["Toys > Kites > Stunt Kites", "Garden > Pots & Planters"]
     assert paths(unlike_both) == ["Toys", "Garden > Pots & Planters"]
+    assert paths(like_row_0, margin=0.6) == ["Toys", "Garden > Pots & Planters"]  # 0.47 + 0.6 > 1.0
     assert paths(None) == paths(like_row_0)  # no sample (an older model): as `unseen`

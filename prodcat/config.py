@@ -229,7 +229,7 @@ class ModelConfig(_Section):
         True, description="learn an embedding of the shop name (zero for shops never seen in training)")
     merchant_dim: int = Field(16, ge=2, description="size of the shop embedding")
     merchant_dropout: float = Field(
-        0.0, ge=0.0, lt=1.0, description="share of training products whose shop embedding is hidden: a shop never "
+        0.5, ge=0.0, lt=1.0, description="share of training products whose shop embedding is hidden: a shop never "
         "seen in training has a zero embedding, so the model must also learn to categorize without one")
     label_semantics: bool = Field(
         True, description="also score each category by the product's similarity to the category's path name "

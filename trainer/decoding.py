@@ -15,9 +15,9 @@ depth the product's words support), if the model has category-name embeddings an
 (`name_fallback_classes: auto`) only if that category had no training products or the product is
 unlike the training data: its nearest category name is within `thresholds.novel_margin` (cosine)
 of its nearest training product, of a sample of them. The heads know the categories and the
-kind of products training covered, the names the rest. `unseen` never hands a product to a trained category,
-`all` always may: better on shops unlike the training data, worse where they are alike
-(BENCHMARKS.md).
+kind of products training covered, the names the rest. `unseen` never hands a product to a
+trained category, `all` always may: better on shops unlike the training data, worse where they
+are alike (BENCHMARKS.md).
 
 A path ends at a category training products were labelled with when none was labelled deeper in
 its subtree (`thresholds.stop_where_labels_stop`): below it the training data supports no choice,

@@ -12,16 +12,15 @@ import dataclasses
 import math
 import os
 from pathlib import Path
-from typing import Any
 
-from ml_metadata.metadata_store import metadata_store
+from ml_metadata.proto import metadata_store_pb2
 
 from prodcat.components import nodes
 from prodcat.components.hierarchical_metrics import METRIC_NAME
 from prodcat.reporting.artifacts import (
     DataAnomaly, count_rejects, data_anomalies, evaluation_metrics, is_blessed, validation_failures,
 )
-from prodcat.reporting.mlmd import OUTPUT_EVENTS, STATE_NAMES, open_store, sqlite_connection_config
+from prodcat.reporting.mlmd import STATE_NAMES, execution_artifacts, open_store, sqlite_connection_config
 
 
 # The artifact worth pointing a user at, per component (first match wins).
@@ -65,29 +64,28 @@ def latest_run_summary(metadata_path: str | Path, run_id: str | None = None) -> 
         raise LookupError(f"run {run_id!r} not found in {metadata_path}")
     executions = sorted(store.get_executions_by_context(run.id), key=lambda e: e.create_time_since_epoch)
     components: list[ComponentRun] = []
+    outputs: dict[str, dict[str, list[metadata_store_pb2.Artifact]]] = {}  # node id -> its output artifacts by key
     for execution in executions:
         node = next((c.name.split(".", 1)[-1] for c in store.get_contexts_by_execution(execution.id)
                      if c.type == "node"), execution.type)
+        found_by_key = execution_artifacts(store, execution.id, output=True)
+        outputs[node] = {key or "output": found for key, found in found_by_key.items()}
         components.append(ComponentRun(
             node_id=node,
             state=STATE_NAMES.get(execution.last_known_state, str(execution.last_known_state)),
             seconds=(execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000.0,
-            outputs=_outputs(store, execution.id),
+            outputs={key: [a.uri for a in found] for key, found in outputs[node].items()},
         ))
     summary = RunSummary(run.name, components, {}, None, None)
-    evaluator = summary.component(nodes.EVALUATOR)
-    if evaluator and evaluator.outputs.get("evaluation"):
-        summary.metrics = evaluation_metrics(evaluator.outputs["evaluation"][0])
-    if evaluator and evaluator.outputs.get("blessing"):
-        blessing = _artifact_by_uri(store, evaluator.outputs["blessing"][0])
-        summary.blessed = is_blessed(blessing) if blessing is not None else None
-    if evaluator and evaluator.outputs.get("evaluation"):
-        summary.gate_failures = validation_failures(evaluator.outputs["evaluation"][0])
-    pusher = summary.component(nodes.PUSHER)
-    if pusher and pusher.outputs.get("pushed_model"):
-        artifact = _artifact_by_uri(store, pusher.outputs["pushed_model"][0])
-        if artifact is not None and artifact.custom_properties["pushed"].int_value:
-            summary.pushed_version_dir = artifact.custom_properties["pushed_destination"].string_value
+    evaluator = outputs.get(nodes.EVALUATOR, {})
+    if evaluator.get("evaluation"):
+        summary.metrics = evaluation_metrics(evaluator["evaluation"][0].uri)
+        summary.gate_failures = validation_failures(evaluator["evaluation"][0].uri)
+    if evaluator.get("blessing"):
+        summary.blessed = is_blessed(evaluator["blessing"][0])
+    pushed = outputs.get(nodes.PUSHER, {}).get("pushed_model")
+    if pushed and pushed[0].custom_properties["pushed"].int_value:
+        summary.pushed_version_dir = pushed[0].custom_properties["pushed_destination"].string_value
     example_gen = summary.component(nodes.EXAMPLE_GEN)
     if example_gen and example_gen.outputs.get("examples"):
         from prodcat.components.product_example_gen import DROPPED_IMAGES_DIR, REJECTS_DIR
@@ -96,30 +94,13 @@ def latest_run_summary(metadata_path: str | Path, run_id: str | None = None) -> 
         summary.rejects = count_rejects(examples_uri)
         summary.rejects_dir = os.path.join(examples_uri, REJECTS_DIR)
         summary.dropped_images = count_rejects(examples_uri, DROPPED_IMAGES_DIR)
-    validator = next((c for c in summary.components if c.outputs.get("anomalies")), None)
-    if validator is not None:
-        found = _artifact_by_uri(store, validator.outputs["anomalies"][0])
-        summary.anomalies = data_anomalies(found) if found is not None else None
+    validated = next((found["anomalies"] for found in outputs.values() if found.get("anomalies")), None)
+    if validated is not None:
+        summary.anomalies = data_anomalies(validated[0])
     from prodcat.reporting.report import report_for_summary
 
     summary.report = report_for_summary(metadata_path, run.name)
     return summary
-
-
-def _outputs(store: metadata_store.MetadataStore, execution_id: int) -> dict[str, list[str]]:
-    events = [e for e in store.get_events_by_execution_ids([execution_id])
-              if e.type in OUTPUT_EVENTS]
-    artifacts = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in events])}
-    out: dict[str, list[str]] = {}
-    for event in events:
-        key = event.path.steps[0].key if event.path.steps else "output"
-        out.setdefault(key, []).append(artifacts[event.artifact_id].uri)
-    return out
-
-
-def _artifact_by_uri(store: metadata_store.MetadataStore, uri: str) -> Any:
-    matches = store.get_artifacts_by_uri(uri)
-    return matches[-1] if matches else None
 
 
 def format_summary(summary: RunSummary, wall_seconds: float | None, depth: int) -> str:

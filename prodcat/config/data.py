@@ -1,0 +1,87 @@
+"""Where products come from: the generated demo, the train/eval split, bad input."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import Field
+
+from prodcat.config.base import Section
+
+if TYPE_CHECKING:
+    from prodcat.records import ReadOptions
+    from prodcat.synth import SynthConfig
+
+
+class DemoConfig(Section):
+    """The generated dataset used when no `data` is configured."""
+
+    n_products: int = Field(3000, ge=10, description="how many products to generate")
+    n_categories: int = Field(40, ge=2, description="how many categories of the taxonomy the products are labelled with")
+    n_shops: int = Field(12, ge=1, description="how many shops sell them (each a few level-1 subtrees)")
+    images: bool = Field(False, description="attach a generated image whose shape and hue depend on the category")
+    seed: int = Field(0, description="the same seed generates the same products")
+    # Realism, so the demo model is good but not perfect and the report has something to show: a
+    # real precision-coverage curve, slices that differ, gates that could fail (prodcat.synth).
+    sibling_overlap: float = Field(
+        0.3, ge=0.0, le=1.0, description="share of products written with a sibling category's words too "
+        "(categories are then drawn in sibling pairs)")
+    short_titles: float = Field(
+        0.4, ge=0.0, le=1.0, description="share of terse products: brand, at most one category word, a code; "
+        "no product type, tags or collections")
+    one_off_sellers: float = Field(
+        0.2, ge=0.0, le=1.0, description="share of products from a shop with that one product (in eval, a shop "
+        "training never saw)")
+    label_noise: float = Field(
+        0.05, ge=0.0, le=1.0, description="share of products labelled with a wrong category, marked nowhere")
+
+    def synth_config(self) -> SynthConfig:
+        """The generator's settings for these demo products."""
+        from prodcat.synth import SynthConfig
+
+        return SynthConfig(**self.model_dump())
+
+
+class SplitConfig(Section):
+    """How ExampleGen splits products into train and eval.
+
+    `shop` hashes on the shop name, so evaluation never sees a training shop (the realistic case
+    for a platform onboarding new merchants); `hash` hashes on the product id; `files` takes the
+    splits as given: files matching `train_pattern` and `eval_pattern` inside the data directory
+    (e.g. a dataset's official train/validation files).
+    """
+
+    method: Literal["hash", "shop", "files"] = Field(
+        "hash", description="hash: by product id; shop: by shop name (no eval shop in training); files: as given")
+    eval_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="share of products (hash) or shops (shop) kept for eval")
+    buckets: int = Field(20, ge=2, description="hash buckets the split is made of (the eval share is rounded to them)")
+    train_pattern: str = Field("train*", description="files: the training files' name pattern in the data directory")
+    eval_pattern: str = Field("eval*", description="files: the eval files' name pattern in the data directory")
+
+
+class IngestConfig(Section):
+    """What ExampleGen does with input it cannot use.
+
+    `on_bad_record`: `fail` stops the run naming the first bad record (file, line, field);
+    `quarantine` keeps every good record and lists each bad one in the Examples artifact's
+    `Rejects/` file. `on_bad_image` decides whether an unusable image (unreadable, undecodable,
+    truncated, larger than `max_image_bytes` or than the pixel limit) makes its record bad
+    (`reject`) or only loses the image (`drop_image`: the product's text is still good; it is
+    kept and listed in `DroppedImages/`). Limits bound what one record may carry, so a 1 MB
+    title is reported instead of reaching the model.
+    """
+
+    on_bad_record: Literal["fail", "quarantine"] = Field(
+        "fail", description="fail: stop at the first bad record; quarantine: keep the good ones, list the bad")
+    on_bad_image: Literal["drop_image", "reject"] = Field(
+        "drop_image", description="drop_image: keep the product without its unusable image; reject: a bad record")
+    max_field_chars: int = Field(64 * 1024, ge=1, description="longest text value (each list item too), in characters")
+    max_image_bytes: int = Field(20 * 1024 * 1024, ge=1, description="largest encoded image, in bytes")
+
+    def read_options(self) -> ReadOptions:
+        """The readers' options for these settings (the preflight check and ExampleGen share them)."""
+        from prodcat.records import ReadOptions
+
+        return ReadOptions(max_field_chars=self.max_field_chars, max_image_bytes=self.max_image_bytes,
+                           keep_bad_images=self.on_bad_image == "drop_image")
+

@@ -62,7 +62,7 @@ class Servable:
         import tensorflow as tf
         import tensorflow_text  # noqa: F401  (SentencePiece ops of the model's text encoder)
 
-        from prodcat.serving.warmup import read_signature_defs, read_warmup_requests
+        from prodcat.contract.warmup import read_warmup_requests
 
         signature_defs = read_signature_defs(path)
         servable = cls(name, version, path, tf.saved_model.load(str(path), tags=["serve"]), signature_defs, options, stats)
@@ -232,3 +232,15 @@ def _check_shapes(signature: Signature, arrays: Arrays) -> int | None:
     if len(set(sizes.values())) > 1:
         raise invalid(f"all inputs must have the same 0th-dimension (batch) size; got {dict(sorted(sizes.items()))}")
     return next(iter(sizes.values()))
+
+
+def read_signature_defs(model_version_dir: str | Path) -> dict:
+    """The `serve` MetaGraph's SignatureDefs, read from saved_model.pb without loading the graph."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    path = Path(model_version_dir) / "saved_model.pb"
+    saved_model = saved_model_pb2.SavedModel.FromString(path.read_bytes())
+    for meta_graph in saved_model.meta_graphs:
+        if "serve" in meta_graph.meta_info_def.tags:
+            return dict(meta_graph.signature_def)
+    raise ValueError(f"{path}: no MetaGraph tagged 'serve'")

@@ -62,8 +62,8 @@ from prodcat.serving.server import (
     serve,
     ssl_config_class,
 )
-from prodcat.serving.warmup import read_signature_defs, read_warmup_requests
-from prodcat.trainer.warmup import write_warmup_requests
+from prodcat.contract.warmup import read_warmup_requests, write_warmup_requests
+from prodcat.serving.server.servable import read_signature_defs
 
 REPO = Path(__file__).resolve().parents[2]
 

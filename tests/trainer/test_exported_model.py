@@ -11,7 +11,8 @@ import tensorflow as tf
 from prodcat import features as F
 from prodcat.contract.signatures import EXAMPLES_SIGNATURE, RAW_SIGNATURE, WARMUP_PRODUCTS
 from prodcat.serving.predict import resolve_model_dir
-from prodcat.serving.warmup import read_signature_defs, read_warmup_requests
+from prodcat.contract.warmup import read_warmup_requests
+from prodcat.serving.server.servable import read_signature_defs
 from prodcat.trainer.decoding import training_sample
 from prodcat.trainer.run import NOVELTY_SAMPLE_SIZE
 

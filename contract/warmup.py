@@ -1,8 +1,9 @@
-"""TF Serving warm-up requests written into each exported version (`assets.extra/tf_serving_warmup_requests`).
+"""TF Serving warm-up requests (`assets.extra/tf_serving_warmup_requests`): the file format, written
+into each exported version by the Trainer and replayed by `prodcat serve` before a version answers.
 
-TF Serving (and `prodcat serve`) replays these PredictionLogs when it loads a version, before the
-version answers traffic, so the first real request does not pay for graph initialisation. The
-requests are built from the serving contract, exactly as clients build theirs.
+TF Serving does the same on load, so the first real request does not pay for graph initialisation.
+The file is a TFRecord of `PredictionLog` protos, each holding a `PredictLog.request` built from the
+serving contract exactly as clients build theirs; TF Serving reads at most 1000 of them.
 """
 
 from __future__ import annotations
@@ -26,6 +27,32 @@ from prodcat.contract.signatures import (
     raw_inputs,
 )
 from prodcat.records import Product
+
+
+def warmup_path(model_version_dir: str | os.PathLike) -> Path:
+    return Path(model_version_dir) / ASSETS_EXTRA / WARMUP_ASSET
+
+
+def read_warmup_requests(model_version_dir: str | os.PathLike) -> list[predict_pb2.PredictRequest]:
+    """The warm-up PredictRequests of a version ([] without a warm-up file).
+
+    Raises ValueError for a record that is not a PredictionLog with a predict_log (TF Serving
+    fails the load on those too) and tf.errors.DataLossError for a corrupt file.
+    """
+    path = warmup_path(model_version_dir)
+    if not path.is_file():
+        return []
+    requests = []
+    for index, record in enumerate(tf.data.TFRecordDataset(str(path)).take(MAX_WARMUP_RECORDS)):
+        log = prediction_log_pb2.PredictionLog()
+        try:
+            log.ParseFromString(record.numpy())
+        except Exception as err:  # protobuf's DecodeError
+            raise ValueError(f"{path}: record {index} is not a PredictionLog ({err})") from None
+        if log.WhichOneof("log_type") != "predict_log":
+            raise ValueError(f"{path}: record {index} is a {log.WhichOneof('log_type')}; only predict_log warm-up is supported")
+        requests.append(log.predict_log.request)
+    return requests
 
 
 def write_warmup_requests(
@@ -54,7 +81,7 @@ def write_warmup_requests(
             records.append(prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request)))
     if len(records) > MAX_WARMUP_RECORDS:
         raise ValueError(f"{len(records)} warm-up requests; TF Serving reads at most {MAX_WARMUP_RECORDS}")
-    path = Path(model_version_dir) / ASSETS_EXTRA / WARMUP_ASSET
+    path = warmup_path(model_version_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     with tf.io.TFRecordWriter(str(tmp)) as writer:

@@ -561,7 +561,7 @@ def check_response(payload: bytes | None, rows: int) -> str | None:
         return "no successful response"
     from tensorflow_serving.apis import predict_pb2
 
-    from prodcat.serving.client import tensor_proto_to_ndarray
+    from prodcat.serving.tensor_codec import tensor_proto_to_ndarray
     from prodcat.contract.signatures import predictions_from_outputs
 
     response = predict_pb2.PredictResponse.FromString(payload)

@@ -19,7 +19,7 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from prodcat.serving.client import ndarray_to_tensor_proto
+from prodcat.serving.tensor_codec import ndarray_to_tensor_proto
 from prodcat.serving.server.errors import ServingError, invalid
 from prodcat.serving.server.tls import grpc_address
 

@@ -15,7 +15,9 @@ from tensorflow_serving.apis import get_model_metadata_pb2, predict_pb2
 
 from prodcat import features as F
 from prodcat.contract.signatures import EXAMPLES_SIGNATURE, RAW_SIGNATURE
-from prodcat.serving.client import TensorDecodeError, TensorTooLargeError, dtype_name, string_tensor_bytes, tensor_proto_to_ndarray
+from prodcat.serving.tensor_codec import (
+    TensorDecodeError, TensorTooLargeError, dtype_name, string_tensor_bytes, tensor_proto_to_ndarray,
+)
 from prodcat.serving.server.batching import Arrays, BatchQueue
 from prodcat.serving.server.errors import ServingError, error_code, invalid, model_error_message, short
 from prodcat.serving.server.metrics import Stats

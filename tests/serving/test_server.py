@@ -36,17 +36,8 @@ from tensorflow_serving.apis import (
 
 from prodcat.records import Product
 from prodcat.readers import read_products
-from prodcat.serving.client import (
-    PredictionClient,
-    PredictionError,
-    TensorDecodeError,
-    TensorTooLargeError,
-    TLSConfigError,
-    TlsOptions,
-    build_predict_request,
-    ndarray_to_tensor_proto,
-    tensor_proto_to_ndarray,
-)
+from prodcat.serving.client import PredictionClient, PredictionError, TLSConfigError, TlsOptions, build_predict_request
+from prodcat.serving.tensor_codec import TensorDecodeError, TensorTooLargeError, ndarray_to_tensor_proto, tensor_proto_to_ndarray
 from prodcat.contract.signatures import Prediction
 from prodcat.images import normalize_image
 from prodcat.serving.predict import Predictor, resolve_model_dir

@@ -26,7 +26,6 @@ from prodcat.trainer.local_cluster import WORKER_DIGESTS, TrainingJob, run_local
 from prodcat.trainer.losses import compile_model
 from prodcat.trainer.margin import MarginHead, TrainingFeatures, choose_weight, mixed_layers, with_margin_head
 from prodcat.trainer.model import build_model, label_embeddings, model_feature_dims
-from prodcat.trainer.name_examples import mix_name_examples, write_name_examples
 from prodcat.trainer.sampling import (
     CATEGORY_LABEL, SAMPLING_POWER, CategoryLayout, resample_by_category, target_distribution,
 )
@@ -121,12 +120,9 @@ def train(
     feature_dims: dict | None = None, label_vectors: Sequence[np.ndarray] | None = None, log_dir: str | None = None,
     backup_dir: str | None = None, strategy: tf.distribute.Strategy | None = None,
     category_layout: CategoryLayout | None = None, network: NetworkBuilder = per_level_network,
-    name_data: tuple[tf.data.Dataset, int] | None = None,
 ) -> tuple[tf.keras.Model, dict]:
     """Builds (`network`), compiles and fits the model under `strategy` (default: the
-    environment's), then adds the margin head. `name_data`: the category-name examples and their
-    number, mixed into training at `model.name_examples` (statistics, class weights and the
-    margin head come from the products alone)."""
+    environment's), then adds the margin head."""
     model_cfg: ModelConfig = config.model
     strategy = strategy or distribution.strategy_from_environment()
     tfidf = model_cfg.token_weighting == "tfidf" and model_cfg.ngram_features
@@ -148,11 +144,6 @@ def train(
     elif backup_dir and isinstance(config.training.checkpoint_every, int):
         # Resuming mid-epoch needs the epoch's length, which Keras cannot infer from record files.
         train_data = train_data.apply(tf.data.experimental.assert_cardinality(stats.batches))
-    if name_data is not None and model_cfg.name_examples > 0:
-        names, name_count = name_data
-        train_data, steps_per_epoch = mix_name_examples(
-            train_data, names, int(round(stats.level_counts[0].sum())), name_count, model_cfg.name_examples,
-            model_cfg.batch_size, model_cfg.seed)
     _LOG.info("training with %s (%d worker(s), %d replica(s))", type(strategy).__name__,
               distribution.cluster_workers(), strategy.num_replicas_in_sync)
     with strategy.scope():
@@ -243,15 +234,8 @@ def train_job(job: TrainingJob, dataset_factory=tfrecord_dataset_factory, worker
     level_sizes = taxonomy.level_sizes()
     train_data, eval_data, category_layout = training_datasets(
         config, taxonomy, tft_output, job.train_files, job.eval_files, dataset_factory)
-    name_data = None
-    if config.model.name_examples > 0:
-        name_file = os.path.join(job.model_run_dir, f"category_names{'' if worker_index is None else worker_index}.gz")
-        tf.io.gfile.makedirs(job.model_run_dir)
-        name_count = write_name_examples(taxonomy, tft_output, name_file)
-        name_data = (input_dataset([name_file], tfrecord_dataset_factory, tft_output, len(level_sizes),
-                                   config.model.batch_size, False, config.model.seed), name_count)
     model, summary = train(
-        config, level_sizes, train_data, eval_data, name_data=name_data,
+        config, level_sizes, train_data, eval_data,
         feature_dims=model_feature_dims(tft_output.transformed_feature_spec()),
         label_vectors=_label_vectors(config, taxonomy),
         log_dir=os.path.join(job.model_run_dir, "tensorboard"),

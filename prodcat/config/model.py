@@ -78,10 +78,6 @@ class ModelConfig(Section):
     label_prior: bool = Field(
         True, description="add the plain similarity of the product's sentence embedding to each category name "
         "(zero-shot, only its scale learned): a prior for shops and domains training has not covered")
-    name_examples: float = Field(
-        0.0, ge=0.0, description="the taxonomy's category names (title: the name, product type: the path) as extra "
-        "training products, each seen this many times per epoch on average: every domain's vocabulary reaches the "
-        "heads, also where training products are few; 0: off")
     unseen_classes: Literal["trained", "label_semantics"] = Field(
         "label_semantics", description="categories without training products: label_semantics leaves them out of "
         "training and scores them by their names at serving; trained keeps them in every softmax")

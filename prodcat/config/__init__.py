@@ -14,10 +14,10 @@ from pathlib import Path
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from prodcat.config.base import Section
+from prodcat.config.base import FROM_FILE, Section
 from prodcat.config.data import DemoConfig, IngestConfig, SplitConfig
 from prodcat.config.features import ImageConfig, TextConfig, TextEncoderConfig
-from prodcat.config.model import FROM_FILE, REMOVED_MODEL_SETTINGS, MarginHeadConfig, ModelConfig
+from prodcat.config.model import REMOVED_MODEL_SETTINGS, MarginHeadConfig, ModelConfig
 from prodcat.config.runtime import BeamConfig, ClusterConfig, Resources, ServingConfig, TrainingConfig
 from prodcat.config.thresholds import (
     GOOGLE_SENSITIVE_PATHS, EvaluationConfig, SensitiveConfig, ThresholdConfig, ThresholdOverride,

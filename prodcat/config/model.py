@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationInfo, model_validator
 from pydantic_core import PydanticCustomError
 
-from prodcat.config.base import Section
+from prodcat.config.base import FROM_FILE, Section
 
 
 class MarginHeadConfig(Section):
@@ -47,8 +47,6 @@ REMOVED_MODEL_SETTINGS: dict[str, tuple[object, str]] = {
     "wide_gain": (1.0, "the wide path learns at the model's learning rate; other gains measured worse "
                   "(BENCHMARKS.md); delete the setting"),
 }
-# Validation context key: reject every removed setting, whatever its value (`load_config` sets it).
-FROM_FILE = "from_config_file"
 
 
 class ModelConfig(Section):

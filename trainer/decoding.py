@@ -7,17 +7,18 @@ path at the last level whose confidence passes its floor; sensitive subtrees get
 Thresholds (and per-level calibration temperatures) are constants of the exported graph:
 re-exporting with new ones needs no retraining (`prodcat tune-thresholds --export`).
 
+Every level's decision also weighs the category names (`thresholds.name_evidence`): a category's
+log-probability gains a multiple of how near the product is to the names of its subtree
+(`name_scores.py`). The heads learned the training shops' categories and vocabulary; a new shop's
+products are often worded unlike them, and their own words then name the category. Where the heads
+are sure, the names change little.
+
 When the decoded path is unsure somewhere (a level's confidence below
-`thresholds.name_fallback_below`), the product gets instead the category whose name embedding
-is nearest to its sentence embedding (the zero-shot match, over every category of every level,
-each level's cosine lowered by `thresholds.name_level_penalty` per level so a match stops at the
-depth the product's words support), if the model has category-name embeddings and, by default
-(`name_fallback_classes: auto`) only if that category had no training products or the product is
-unlike the training data: its nearest category name is within `thresholds.novel_margin` (cosine)
-of its nearest training product, of a sample of them. The heads know the categories and the
-kind of products training covered, the names the rest. `unseen` never hands a product to a
-trained category, `all` always may: better on shops unlike the training data, worse where they
-are alike (BENCHMARKS.md).
+`thresholds.name_fallback_below`), the product may get instead the category whose name is nearest
+(over every level, less the level penalty): by default (`name_fallback_classes: auto`) only if that
+category had no training products or the product is unlike the training data (its nearest name
+within `thresholds.novel_margin` of its nearest training product, of a sample). `unseen` never
+hands a product to a trained category, `all` always may (BENCHMARKS.md).
 
 A path ends at a category training products were labelled with when none was labelled deeper in
 its subtree (`thresholds.stop_where_labels_stop`): below it the training data supports no choice,
@@ -35,6 +36,7 @@ from prodcat import features as F
 from prodcat.config import ThresholdConfig
 from prodcat.sensitive import sensitive_roots
 from prodcat.taxonomy import Taxonomy
+from prodcat.trainer.name_scores import CategoryNameScores
 
 
 class ThresholdError(ValueError):
@@ -105,16 +107,12 @@ class HierarchicalDecoder(tf.Module):
         self.depth = taxonomy.depth
         self.beam_width = beam_width
         self.fallback_below = float(thresholds.name_fallback_below)
-        self.level_penalty = float(thresholds.name_level_penalty)
+        self.name_evidence = float(thresholds.name_evidence)
         self.category_names = None
-        if category_names is not None and self.fallback_below > 0.0:
+        if category_names is not None and (self.fallback_below > 0.0 or self.name_evidence > 0.0):
             if len(category_names) != self.depth:
                 raise ValueError(f"expected category names for {self.depth} levels, got {len(category_names)}")
             self.category_names = list(category_names)
-            # 1/|name| per class, so a product's cosine to every name costs one matrix product
-            self.inverse_name_norms = [
-                tf.constant(1.0 / np.maximum(np.linalg.norm(np.asarray(n), axis=1), 1e-12), tf.float32)
-                for n in self.category_names]
         if seen_classes is not None and [len(s) for s in seen_classes] != list(taxonomy.level_sizes()):
             raise ValueError(f"seen-class masks of sizes {[len(s) for s in seen_classes]} do not fit the "
                              f"taxonomy's levels {taxonomy.level_sizes()}")
@@ -142,6 +140,8 @@ class HierarchicalDecoder(tf.Module):
             )
             for k in range(1, self.depth)
         ]
+        self.name_scores = None if self.category_names is None else CategoryNameScores(
+            self.category_names, self.parent_index, thresholds.name_level_penalty)
         self.floors = [tf.constant(v) for v in threshold_vectors(taxonomy, thresholds)]
         # Per-level calibration (softmax temperature); 1.0 leaves a level's probabilities as they are.
         self.temperatures = [thresholds.temperature(k) for k in range(1, self.depth + 1)]
@@ -151,8 +151,11 @@ class HierarchicalDecoder(tf.Module):
         if len(level_probs) != self.depth:
             raise ValueError(f"expected {self.depth} levels of probabilities, got {len(level_probs)}")
         level_probs = [calibrated(p, t) for p, t in zip(level_probs, self.temperatures)]
+        with_names = self.name_scores is not None and sentence is not None and sentence.shape[-1] == self.name_scores.dim
+        if with_names and self.name_evidence > 0.0:
+            level_probs = self._with_name_evidence(level_probs, sentence)
         choices = self._beam_path(level_probs) if self.beam_width > 1 else self._greedy_path(level_probs)
-        if self.category_names is not None and sentence is not None and sentence.shape[-1] == self.category_names[0].shape[1]:
+        if with_names and self.fallback_below > 0.0:
             choices = self._with_name_fallback(level_probs, choices, sentence)
         if self.label_ends is not None:
             choices = self._stop_where_labels_stop(choices)
@@ -214,6 +217,12 @@ class HierarchicalDecoder(tf.Module):
                      for p, c in zip(level_probs, choices)]
         return tf.reduce_min(tf.stack(per_level, axis=1), axis=1)
 
+    def _with_name_evidence(self, level_probs: Sequence[tf.Tensor], sentence: tf.Tensor) -> list[tf.Tensor]:
+        """Per level, softmax(log p + name_evidence x subtree name score): the heads' probabilities
+        and the names' similarity as one distribution (a product of experts)."""
+        return [tf.nn.softmax(tf.math.log(tf.maximum(p, 1e-12)) + self.name_evidence * names, axis=-1)
+                for p, names in zip(level_probs, self.name_scores.subtree_scores(sentence))]
+
     def _with_name_fallback(self, level_probs: Sequence[tf.Tensor], choices: list[tf.Tensor],
                             sentence: tf.Tensor) -> list[tf.Tensor]:
         """Products whose path is unsure somewhere take the path of their nearest category name
@@ -227,8 +236,7 @@ class HierarchicalDecoder(tf.Module):
         best_level = tf.zeros_like(unsure)
         best_class = tf.zeros_like(unsure)
         best_seen = tf.zeros_like(unsure, dtype=tf.bool)
-        for k, (names, inverse_norms) in enumerate(zip(self.category_names, self.inverse_name_norms)):
-            cosine = tf.matmul(query, tf.cast(names, tf.float32), transpose_b=True) * inverse_norms - self.level_penalty * (k + 1)
+        for k, cosine in enumerate(self.name_scores.level_scores(query)):
             score, index = tf.reduce_max(cosine, axis=1), tf.argmax(cosine, axis=1, output_type=tf.int64)
             better = score > best_score
             best_score = tf.where(better, score, best_score)

@@ -71,6 +71,11 @@ class ThresholdConfig(Section):
     beam_width: int = Field(
         5, ge=1, le=64, description="paths kept by beam search over the tree (scored by the product of their level "
         "probabilities); 1: greedy decoding")
+    name_evidence: float = Field(
+        40.0, ge=0.0, le=1000.0, description="weight of the category names in every level's decision: each "
+        "category's log-probability gains this times the best cosine similarity between the product and the names "
+        "of its subtree (less name_level_penalty per level); 0: the model's probabilities alone. The names know "
+        "every category and the product's own words; where the heads are sure they still decide")
     name_fallback_below: float = Field(
         0.2, ge=0.0, le=1.0, description="a path with a level confidence below this gives way to the category whose "
         "name is nearest to the product's sentence embedding (needs model.label_semantics); 0: never")
@@ -82,7 +87,7 @@ class ThresholdConfig(Section):
         0.25, ge=0.0, le=2.0, description="auto: a product is unlike the training data when its nearest category name "
         "(cosine, less the level penalty) is within this of its nearest training product (of a sample of them)")
     name_level_penalty: float = Field(
-        0.03, ge=0.0, le=1.0, description="the name fallback's cosine similarity is lowered by this per level of a "
+        0.03, ge=0.0, le=1.0, description="the name evidence's and name fallback's cosine similarity is lowered by this per level of a "
         "category, so a name match goes only as deep as the product's words support")
     stop_where_labels_stop: bool = Field(
         True, description="a path ends at a category that training products were labelled with when none was "

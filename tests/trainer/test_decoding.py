@@ -175,7 +175,7 @@ def test_an_unsure_path_falls_back_to_the_nearest_category_name(tiny_google: Tax
     with the model's own confidences for that path, so thresholds cut it as usual."""
     probs = [tf.constant([[0.9, 0.1], [0.6, 0.4]]), tf.constant([[0.9, 0.1], [0.95, 0.05]]), tf.constant([[1.0], [1.0]])]
     sentence = tf.constant([[1.0, 0.0, 0.0], [0.0, 0.2, 1.0]])
-    thresholds = ThresholdConfig(per_level=(0.0,), name_fallback_below=0.7, sensitive=NO_SENSITIVE)
+    thresholds = ThresholdConfig(per_level=(0.0,), name_evidence=0.0, name_fallback_below=0.7, sensitive=NO_SENSITIVE)
     decoder = HierarchicalDecoder(tiny_google, thresholds, beam_width=beam_width, category_names=_tiny_names())
     out = decoder(probs, sentence)
     paths = [p.decode() for p in out[F.OUT_CATEGORY_PATH].numpy()]
@@ -204,7 +204,7 @@ def test_the_name_fallback_hands_over_only_to_categories_training_never_had(tiny
     probs = [tf.constant([[0.6, 0.4], [0.6, 0.4]]), tf.constant([[0.95, 0.05], [0.95, 0.05]]), tf.constant([[1.0], [1.0]])]
     sentence = tf.constant([[1.0, 0.0, 0.0], [0.0, 0.2, 1.0]])
     seen = [np.array([True, True]), np.array([True, False]), np.array([True])]
-    thresholds = ThresholdConfig(per_level=(0.0,), name_fallback_below=0.7, name_fallback_classes="unseen",
+    thresholds = ThresholdConfig(per_level=(0.0,), name_evidence=0.0, name_fallback_below=0.7, name_fallback_classes="unseen",
                                  stop_where_labels_stop=False, sensitive=NO_SENSITIVE)
 
     def paths(thresholds: ThresholdConfig, seen_classes: list[np.ndarray] | None) -> list[str]:
@@ -227,7 +227,7 @@ def test_name_fallback_paths_are_paths_of_the_real_taxonomy(google_taxonomy: Tax
     (a large penalty keeps matches near the top)."""
     rng = np.random.default_rng(7)
     names = [rng.normal(size=(n, 8)).astype(np.float32) for n in google_taxonomy.level_sizes()]
-    thresholds = ThresholdConfig(per_level=(0.0,), name_fallback_below=1.0, name_level_penalty=penalty, sensitive=NO_SENSITIVE)
+    thresholds = ThresholdConfig(per_level=(0.0,), name_evidence=0.0, name_fallback_below=1.0, name_level_penalty=penalty, sensitive=NO_SENSITIVE)
     decoder = HierarchicalDecoder(google_taxonomy, thresholds, category_names=names)
     sentence = rng.normal(size=(32, 8)).astype(np.float32)
     out = decoder(_random_probs(google_taxonomy, 32, 3, 1.0), tf.constant(sentence))
@@ -287,7 +287,7 @@ def test_auto_hands_a_product_to_a_trained_category_only_when_it_is_unlike_the_t
     row_0 = [0.5, 0.0, -np.sqrt(0.75)]
     sentence = tf.constant([row_0, [0.0, 0.2, 1.0]])
     seen = [np.array([True, True]), np.array([True, False]), np.array([True])]
-    thresholds = ThresholdConfig(per_level=(0.0,), name_fallback_below=0.7, name_fallback_classes="auto",
+    thresholds = ThresholdConfig(per_level=(0.0,), name_evidence=0.0, name_fallback_below=0.7, name_fallback_classes="auto",
                                  name_level_penalty=0.03, novel_margin=0.25, stop_where_labels_stop=False,
                                  sensitive=NO_SENSITIVE)
     like_row_0 = np.array([row_0], np.float32)
@@ -303,3 +303,49 @@ def test_auto_hands_a_product_to_a_trained_category_only_when_it_is_unlike_the_t
     assert paths(unlike_both) == ["Toys", "Garden > Pots & Planters"]
     assert paths(like_row_0, margin=0.6) == ["Toys", "Garden > Pots & Planters"]  # 0.47 + 0.6 > 1.0
     assert paths(None) == paths(like_row_0)  # no sample (an older model): as `unseen`
+
+
+@pytest.mark.parametrize("beam_width", [1, 3])
+def test_name_evidence_decides_where_the_heads_are_unsure(tiny_google: Taxonomy, beam_width: int) -> None:
+    """Both products' words are a little nearer Garden's subtree than Toys' (0.738 against 0.610
+    after the level penalty). Row 0's heads lean to Toys at 0.6: the names tip it to Garden. Row
+    1's heads are sure of Toys (0.999): 40 x 0.128 does not outweigh them. The level-1 confidence
+    is the product of the two, renormalized. (Row 0's heads give Pots the more level-2 probability,
+    as heads unsure of level 1 do: beam search weighs whole paths.)"""
+    probs = [tf.constant([[0.6, 0.4], [0.999, 0.001]]), tf.constant([[0.45, 0.55], [0.9, 0.1]]), tf.constant([[1.0], [1.0]])]
+    sentence = tf.constant([[1.0, 1.2, 0.0], [1.0, 1.2, 0.0]])
+    thresholds = ThresholdConfig(per_level=(0.0,), name_evidence=40.0, name_fallback_below=0.0, sensitive=NO_SENSITIVE)
+    decoder = HierarchicalDecoder(tiny_google, thresholds, beam_width=beam_width, category_names=_tiny_names())
+    out = decoder(probs, sentence)
+    assert [p.decode() for p in out[F.OUT_CATEGORY_PATH].numpy()] == ["Garden > Pots & Planters",
+                                                                      "Toys > Kites > Stunt Kites"]
+    query = np.array([1.0, 1.2, 0.0]) / np.linalg.norm([1.0, 1.2, 0.0])
+    cosine = [_tiny_names()[k] @ query / np.linalg.norm(_tiny_names()[k], axis=1) - 0.03 * (k + 1) for k in range(3)]
+    subtree = np.array([max(cosine[0][0], cosine[1][0], cosine[2][0]), max(cosine[0][1], cosine[1][1])])
+    expected = np.array([0.6, 0.4]) * np.exp(40.0 * subtree)
+    np.testing.assert_allclose(out[F.OUT_LEVEL_CONFIDENCES][0, 0].numpy(), expected[1] / expected.sum(), rtol=1e-4)
+
+    off = HierarchicalDecoder(tiny_google, thresholds.model_copy(update={"name_evidence": 0.0}), beam_width=beam_width,
+                              category_names=_tiny_names())(probs, sentence)
+    assert [p.decode() for p in off[F.OUT_CATEGORY_PATH].numpy()] == ["Toys > Kites > Stunt Kites"] * 2
+    np.testing.assert_allclose(off[F.OUT_LEVEL_CONFIDENCES][:, 0].numpy(), [0.6, 0.999], rtol=1e-6)
+
+
+def test_subtree_name_scores_are_the_best_score_below_each_category(google_taxonomy: Taxonomy) -> None:
+    """A category is as near as its nearest descendant (itself included), each cosine less the
+    level penalty: checked against a brute-force walk of the real taxonomy."""
+    rng = np.random.default_rng(11)
+    names = [rng.normal(size=(n, 6)).astype(np.float32) for n in google_taxonomy.level_sizes()]
+    decoder = HierarchicalDecoder(google_taxonomy, ThresholdConfig(sensitive=NO_SENSITIVE), category_names=names)
+    sentence = rng.normal(size=(4, 6)).astype(np.float32)
+    got = [s.numpy() for s in decoder.name_scores.subtree_scores(tf.constant(sentence))]
+    query = sentence / np.linalg.norm(sentence, axis=1, keepdims=True)
+    own = {}
+    for k in range(google_taxonomy.depth):
+        cos = query @ (names[k] / np.linalg.norm(names[k], axis=1, keepdims=True)).T - 0.03 * (k + 1)
+        for j, cid in enumerate(google_taxonomy.level_ids(k + 1)):
+            own[cid] = cos[:, j]
+    for level in (1, 2, google_taxonomy.depth - 1):
+        for j, cid in enumerate(google_taxonomy.level_ids(level)[:40]):
+            expected = np.max([own[d] for d in google_taxonomy.subtree(cid)], axis=0)
+            np.testing.assert_allclose(got[level - 1][:, j], expected, rtol=1e-5, atol=1e-6)

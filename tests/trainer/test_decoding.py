@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from prodcat import features as F
 from prodcat.config import GOOGLE_SENSITIVE_PATHS, SensitiveConfig, ThresholdConfig, ThresholdOverride
 from prodcat.taxonomy import Taxonomy
-from prodcat.trainer.decoding import HierarchicalDecoder, ThresholdError, label_end_masks, threshold_vectors
+from prodcat.trainer.decoding import HierarchicalDecoder
+from prodcat.trainer.decoding_tables import ThresholdError, label_end_masks, threshold_vectors
 
 
 NO_SENSITIVE = SensitiveConfig(paths=())

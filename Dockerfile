@@ -39,12 +39,14 @@ RUN if [ "${WITH_CUDA}" = "true" ]; then \
 
 COPY pyproject.toml README.md ./
 COPY prodcat/ prodcat/
+COPY contract/ contract/
 COPY pipeline/ pipeline/
 COPY components/ components/
 COPY trainer/ trainer/
 COPY serving/ serving/
 COPY kubeflow/ kubeflow/
 COPY reporting/ reporting/
+COPY benchmarks/ benchmarks/
 RUN uv pip install --no-cache --no-deps . \
  && python -c "import prodcat.pipeline.pipeline, prodcat.trainer.run, prodcat.components.product_example_gen"
 

@@ -1,5 +1,6 @@
 # prodcat: `make run` runs the demo pipeline end to end, `make test` runs the test suite.
-# Both create the environment (.venv, from requirements.lock) when it is missing or stale. Bytecode is
+# Both create the environment (.venv, from requirements.lock) when it is missing or stale; `make test`
+# also creates .venv-kfp (KFP's local orchestrator, see kfp-local below). Bytecode is
 # compiled at install: TensorFlow and TFX are thousands of modules, and compiling them on every start
 # (where .pyc files cannot be written, e.g. PYTHONDONTWRITEBYTECODE) costs each command ~15 s.
 SHELL := /bin/bash
@@ -16,13 +17,14 @@ export PRODCAT_TAXONOMY ?= $(SHARED_TAXONOMY)
 endif
 export PYTHONHASHSEED := 0
 
-.PHONY: help setup run test test-fast soak lock clean
+.PHONY: help setup kfp-local run test test-fast soak lock clean
 
 help:
 	@echo "make run    - run the demo TFX pipeline locally and push a servable model"
 	@echo "make test   - set up the environment and run the test suite"
 	@echo "make soak   - load test of the serving stack (after make run)"
-	@echo "make lock   - re-resolve requirements.lock from pyproject.toml"
+	@echo "make lock   - re-resolve requirements.lock from pyproject.toml (and the kfp-local lock)"
+	@echo "make kfp-local - the venv of KFP's local orchestrator (.venv-kfp), for tests/kubeflow/test_kfp_local.py"
 
 $(VENV)/.installed: requirements.lock pyproject.toml scripts/find-python.sh
 	@$(PYTHON310) -m uv --version >/dev/null 2>&1 || $(PYTHON310) -m pip install --quiet uv
@@ -33,10 +35,24 @@ $(VENV)/.installed: requirements.lock pyproject.toml scripts/find-python.sh
 
 setup: $(VENV)/.installed
 
+# KFP's local orchestrator (kfp.local) runs the compiled Kubeflow spec on this machine. kfp >= 2.8
+# needs protobuf >= 4, which TFX 1.16 cannot share, so it has its own small venv and lock; its tasks
+# still run with .venv's python (tests/kubeflow/kfp_local/).
+KFP_VENV := .venv-kfp
+KFP_LOCK := tests/kubeflow/kfp_local/requirements.lock
+
+$(KFP_VENV)/.installed: $(KFP_LOCK) scripts/find-python.sh
+	@$(PYTHON310) -m uv --version >/dev/null 2>&1 || $(PYTHON310) -m pip install --quiet uv
+	@[ -x $(KFP_VENV)/bin/python ] || $(UV) venv --quiet --python $(PYTHON310) $(KFP_VENV)
+	$(UV) pip sync --quiet --compile-bytecode --python $(KFP_VENV)/bin/python $(KFP_LOCK)
+	@touch $@
+
+kfp-local: $(KFP_VENV)/.installed
+
 run: setup
 	$(BIN)/prodcat run $(ARGS)
 
-test: setup
+test: setup kfp-local
 	bash scripts/system-packages.sh
 	bash scripts/lint-imports.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -50,6 +66,7 @@ soak: setup
 
 lock:
 	$(UV) pip compile pyproject.toml --extra dev --python-version 3.10 -o requirements.lock
+	$(UV) pip compile $(KFP_LOCK:.lock=.in) --python-version 3.10 -o $(KFP_LOCK)
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(KFP_VENV) build *.egg-info

@@ -15,9 +15,10 @@ only the string `python3` to an interpreter. TFX's tasks are container component
   reads), with the same resolved ExecutorInput, as Vertex AI Pipelines does before the executor;
 * gives input artifacts back their TFX type: kfp.local hands an upstream output on as a
   `dsl.Artifact`, which keeps a `schemaTitle` only, and TFX's artifacts are typed by
-  `instanceSchema` (`title: tfx.Examples`); TFX's entrypoint imports the artifact class from that
-  title, so the type is restored from the component's inputs spec, which TFX writes into the same
-  command (`--json_serialized_inputs_spec_args`). A cluster keeps the type in ML Metadata.
+  `instanceSchema` (`title: tfx.Examples`); TFX's entrypoint imports the artifact class from the
+  title it gets (`ImportError: Could not import system.Artifact`), so the type is restored from the
+  component's inputs spec, which TFX writes into the same command (`--json_serialized_inputs_spec_args`).
+  A cluster keeps the type in ML Metadata.
 
 Everything else (DAG order, ExecutorInput, artifact URIs, placeholders, reading `executor_output.json`
 and passing outputs downstream) is kfp.local's own code.

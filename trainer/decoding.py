@@ -52,12 +52,15 @@ class HierarchicalDecoder(tf.Module):
         path ends where the training labels of its subtree end. `training_sample`: sentence
         embeddings of training products ([n, dim]); with 'auto' a product whose nearest category
         name is within `thresholds.novel_margin` of its nearest one of them may be handed to any
-        category (None: as 'unseen')."""
+        category (None: as 'unseen'), and a product much nearer one of them than any name gets the
+        smaller name weight `name_evidence_familiar` (None: `name_evidence` for all)."""
         super().__init__(name=name)
         self.depth = taxonomy.depth
         self.beam_width = beam_width
         self.fallback_below = float(thresholds.name_fallback_below)
         self.name_evidence = float(thresholds.name_evidence)
+        self.name_evidence_familiar = float(thresholds.name_evidence_familiar)
+        self.familiar_margin = float(thresholds.name_evidence_margin)
         self.category_names = None
         if category_names is not None and (self.fallback_below > 0.0 or self.name_evidence > 0.0):
             if len(category_names) != self.depth:
@@ -70,8 +73,9 @@ class HierarchicalDecoder(tf.Module):
         if self.category_names is not None and seen_classes is not None and thresholds.name_fallback_classes != "all":
             self.seen_classes = [tf.constant(np.asarray(s, bool)) for s in seen_classes]
         self.novel_margin = float(thresholds.novel_margin)
+        self.fallback_auto = self.seen_classes is not None and thresholds.name_fallback_classes == "auto"
         self.training_sample = None
-        if self.seen_classes is not None and training_sample is not None and thresholds.name_fallback_classes == "auto":
+        if self.category_names is not None and training_sample is not None:
             # a variable, so the exported model carries it and a re-export finds it (`model_decoder`)
             self.training_sample = tf.Variable(np.asarray(training_sample, np.float32), trainable=False,
                                                name="training_sample")
@@ -101,7 +105,8 @@ class HierarchicalDecoder(tf.Module):
         if len(level_probs) != self.depth:
             raise ValueError(f"expected {self.depth} levels of probabilities, got {len(level_probs)}")
         level_probs = [calibrated(p, t) for p, t in zip(level_probs, self.temperatures)]
-        with_names = self.name_scores is not None and sentence is not None and sentence.shape[-1] == self.name_scores.dim
+        with_names = (self.name_scores is not None and sentence is not None
+                      and sentence.shape[-1] == self.name_scores.dim)
         if with_names and self.name_evidence > 0.0:
             level_probs = self._with_name_evidence(level_probs, sentence)
         choices = self._beam_path(level_probs) if self.beam_width > 1 else self._greedy_path(level_probs)
@@ -168,10 +173,19 @@ class HierarchicalDecoder(tf.Module):
         return tf.reduce_min(tf.stack(per_level, axis=1), axis=1)
 
     def _with_name_evidence(self, level_probs: Sequence[tf.Tensor], sentence: tf.Tensor) -> list[tf.Tensor]:
-        """Per level, softmax(log p + name_evidence x subtree name score): the heads' probabilities
-        and the names' similarity as one distribution (a product of experts)."""
-        return [tf.nn.softmax(tf.math.log(tf.maximum(p, 1e-12)) + self.name_evidence * names, axis=-1)
-                for p, names in zip(level_probs, self.name_scores.subtree_scores(sentence))]
+        """Per level, softmax(log p + weight x subtree name score): the heads' probabilities and the
+        names' similarity as one distribution (a product of experts). The weight is
+        `name_evidence_familiar` for a product like the training data (a sampled training product
+        more than `name_evidence_margin` nearer than any category name), where the heads know best."""
+        scores = self.name_scores.subtree_scores(sentence)
+        weight = tf.fill(tf.shape(sentence)[:1], self.name_evidence)
+        if self.training_sample is not None and self.name_evidence_familiar != self.name_evidence:
+            query = tf.math.l2_normalize(tf.cast(sentence, tf.float32), axis=-1)
+            nearest = tf.reduce_max(tf.matmul(query, self.training_sample, transpose_b=True), axis=1)
+            familiar = tf.reduce_max(scores[0], axis=1) + self.familiar_margin <= nearest  # level 1: best of all
+            weight = tf.where(familiar, self.name_evidence_familiar, weight)
+        return [tf.nn.softmax(tf.math.log(tf.maximum(p, 1e-12)) + weight[:, None] * names, axis=-1)
+                for p, names in zip(level_probs, scores)]
 
     def _with_name_fallback(self, level_probs: Sequence[tf.Tensor], choices: list[tf.Tensor],
                             sentence: tf.Tensor) -> list[tf.Tensor]:
@@ -196,7 +210,7 @@ class HierarchicalDecoder(tf.Module):
                 best_seen = tf.where(better, tf.gather(self.seen_classes[k], index), best_seen)
         if self.seen_classes is not None:  # a trained class: the heads' choice stands ...
             handed_over = tf.logical_not(best_seen)
-            if self.training_sample is not None:  # ... unless a name is about as near as any training product
+            if self.fallback_auto and self.training_sample is not None:  # ... unless a name is as near as training
                 nearest = tf.reduce_max(tf.matmul(query, self.training_sample, transpose_b=True), axis=1)
                 handed_over = tf.logical_or(handed_over, best_score + self.novel_margin > nearest)
             unsure, best_level, best_class = (tf.boolean_mask(t, handed_over) for t in (unsure, best_level, best_class))

@@ -73,9 +73,16 @@ class ThresholdConfig(Section):
         "probabilities); 1: greedy decoding")
     name_evidence: float = Field(
         40.0, ge=0.0, le=1000.0, description="weight of the category names in every level's decision: each "
-        "category's log-probability gains this times the best cosine similarity between the product and the names "
-        "of its subtree (less name_level_penalty per level); 0: the model's probabilities alone. The names know "
-        "every category and the product's own words; where the heads are sure they still decide")
+        "category's log-probability gains this times the best cosine similarity between the product and the "
+        "names of its subtree (less name_level_penalty per level); 0: the model's probabilities alone, for every "
+        "product. The names know every category and a new shop's own words; where the heads are sure they decide")
+    name_evidence_familiar: float = Field(
+        10.0, ge=0.0, le=1000.0, description="name_evidence for a product like the training data (a sampled "
+        "training product more than name_evidence_margin nearer than its nearest category name): the heads know "
+        "such products better than the names do")
+    name_evidence_margin: float = Field(
+        0.35, ge=0.0, le=2.0, description="cosine by which a product's nearest training product must be nearer than "
+        "its nearest category name (less the level penalty) for name_evidence_familiar")
     name_fallback_below: float = Field(
         0.2, ge=0.0, le=1.0, description="a path with a level confidence below this gives way to the category whose "
         "name is nearest to the product's sentence embedding (needs model.label_semantics); 0: never")
@@ -87,7 +94,8 @@ class ThresholdConfig(Section):
         0.25, ge=0.0, le=2.0, description="auto: a product is unlike the training data when its nearest category name "
         "(cosine, less the level penalty) is within this of its nearest training product (of a sample of them)")
     name_level_penalty: float = Field(
-        0.03, ge=0.0, le=1.0, description="the name evidence's and name fallback's cosine similarity is lowered by this per level of a "
+        0.03, ge=0.0, le=1.0, description="the names' cosine similarity (name evidence and fallback) is lowered by "
+        "this per level of a "
         "category, so a name match goes only as deep as the product's words support")
     stop_where_labels_stop: bool = Field(
         True, description="a path ends at a category that training products were labelled with when none was "

@@ -350,3 +350,23 @@ def test_subtree_name_scores_are_the_best_score_below_each_category(google_taxon
         for j, cid in enumerate(google_taxonomy.level_ids(level)[:40]):
             expected = np.max([own[d] for d in google_taxonomy.subtree(cid)], axis=0)
             np.testing.assert_allclose(got[level - 1][:, j], expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("beam_width", [1, 3])
+def test_products_like_the_training_data_weigh_the_names_less(tiny_google: Taxonomy, beam_width: int) -> None:
+    """The heads lean to Toys (0.8); the words are 0.128 nearer Garden's names. A product that
+    is itself a training product (cosine 1.0, more than the margin 0.2 above its best name score
+    0.738) gets the familiar weight 10, too little to outweigh the heads; the same product with
+    no training product near it gets 40, and Garden."""
+    probs = [tf.constant([[0.8, 0.2]]), tf.constant([[0.3, 0.7]]), tf.constant([[1.0]])]
+    sentence = tf.constant([[1.0, 1.2, 0.0]])
+    thresholds = ThresholdConfig(per_level=(0.0,), name_evidence=40.0, name_evidence_familiar=10.0,
+                                 name_evidence_margin=0.2, name_fallback_below=0.0, sensitive=NO_SENSITIVE)
+
+    def path(sample: list[list[float]]) -> str:
+        decoder = HierarchicalDecoder(tiny_google, thresholds, beam_width=beam_width, category_names=_tiny_names(),
+                                      training_sample=np.array(sample, np.float32))
+        return decoder(probs, sentence)[F.OUT_CATEGORY_PATH].numpy()[0].decode()
+
+    assert path([[1.0, 1.2, 0.0]]) == "Toys > Kites > Stunt Kites"
+    assert path([[0.0, 0.0, 1.0]]) == "Garden > Pots & Planters"

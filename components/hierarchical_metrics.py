@@ -37,6 +37,10 @@ from prodcat import features as F
 from prodcat.module_config import load_component_taxonomy
 from prodcat.sensitive import sensitive_membership, sensitive_roots
 from prodcat.taxonomy import Taxonomy
+# The Evaluator loads the model with Keras, which needs prodcat's Keras classes registered. In an
+# SDK worker process (portable runner, Dataflow, Flink) nothing else imports them: this module is
+# unpickled with the metric, in the same fused stage, before the model loads.
+from prodcat.trainer import model as _registers_keras_objects  # noqa: F401
 
 METRIC_NAME = "hierarchical"
 

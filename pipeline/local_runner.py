@@ -1,4 +1,4 @@
-"""Runs the prodcat pipeline on this machine: LocalDagRunner, Beam DirectRunner, SQLite ML Metadata."""
+"""Runs the prodcat pipeline on this machine: LocalDagRunner, Beam DirectRunner (or PortableRunner), SQLite ML Metadata."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from pathlib import Path
 from tfx import v1 as tfx
 
 from prodcat.config import Config, ConfigError
+from prodcat.pipeline import portable_beam
 from prodcat.pipeline.pipeline import PipelineInputs, create_pipeline
 from prodcat.pipeline.progress import reporting_progress
 from prodcat.records import RecordError
@@ -144,9 +145,11 @@ def preflight(config: Config, taxonomy: Taxonomy, data_root: str, data_pattern: 
 def run(prepared: PreparedRun, verbose: bool = True) -> float:
     """Runs the DAG to completion, then writes its report (`<output>/report/`); returns the DAG's wall time in seconds.
 
+    With `beam.runner: portable`, Beam's job service and worker pool run for the DAG's duration.
+
     Without `verbose`, the libraries' logs give way to one progress line per component start and end.
     """
-    with exclusive_output(prepared.config), run_scoped_tempdir():
+    with exclusive_output(prepared.config), run_scoped_tempdir(), portable_beam.services_for(prepared.config.beam):
         fail_orphaned_executions(prepared.config.metadata_path)
         pipeline = create_pipeline(prepared.config, prepared.inputs)
         started = time.time()

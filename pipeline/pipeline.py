@@ -21,6 +21,7 @@ from prodcat import features as F
 from prodcat.components import atomic_pusher, hierarchical_metrics, nodes, product_example_gen, threshold_tuner
 from prodcat.config import Config
 from prodcat.contract.signatures import EXAMPLES_SIGNATURE, TRANSFORM_SIGNATURE
+from prodcat.pipeline import portable_beam
 from prodcat.module_config import EVALUATOR_CODE, EXAMPLE_GEN_CODE, TRAINER_CODE, TRANSFORM_CODE, ModuleConfig, code_fingerprint
 
 PREPROCESSING_FN = "prodcat.trainer.preprocessing.preprocessing_fn"
@@ -185,5 +186,5 @@ def create_pipeline(config: Config, inputs: PipelineInputs, target: PipelineTarg
                     model_resolver, evaluator, pusher],
         enable_cache=config.enable_cache,
         metadata_connection_config=target.metadata,
-        beam_pipeline_args=config.beam.args(),
+        beam_pipeline_args=portable_beam.pipeline_args(config.beam),
     )

@@ -10,14 +10,28 @@ from prodcat.config.base import Section
 
 
 class BeamConfig(Section):
-    """Beam options for the data components (DirectRunner locally)."""
+    """Beam options for the data components (ExampleGen, StatisticsGen, Transform, Evaluator) of a local run."""
 
+    runner: Literal["direct", "portable"] = Field(
+        "direct", description="direct: Beam's DirectRunner inside the run's process; portable: Beam's PortableRunner "
+        "against a local job service with SDK workers in separate processes (what Dataflow, Flink and Spark speak), "
+        "started and stopped by the run")
     direct_running_mode: Literal["in_memory", "multi_threading", "multi_processing"] = Field(
         "in_memory", description="how the local DirectRunner runs the data components' work")
     direct_num_workers: int = Field(1, ge=0, description="0 means one per CPU core of the machine running it")
     extra_args: tuple[str, ...] = Field((), description="more Beam pipeline options, e.g. --direct_running_mode=...")
 
     def args(self) -> list[str]:
+        """The Beam pipeline options. The portable runner's lack the addresses of the job service and the worker
+        pool, which exist only while a run has them started: prodcat.pipeline.portable_beam adds them."""
+        if self.runner == "portable":
+            return [
+                "--runner=PortableRunner",
+                "--environment_type=EXTERNAL",
+                # Beam would log the submitting venv's `pip freeze`; uv's venvs have no pip.
+                "--experiments=disable_logging_submission_environment",
+                *self.extra_args,
+            ]
         return [
             f"--direct_running_mode={self.direct_running_mode}",
             f"--direct_num_workers={self.direct_num_workers}",

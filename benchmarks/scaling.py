@@ -1,13 +1,15 @@
 """How the local pipeline's wall time grows with the catalogue, per component.
 
-    python -m benchmarks.scaling [--sizes 10000,50000,200000] [--workers 1,2] [--multi-worker-sizes 50000]
+    python -m benchmarks.scaling [--sizes 10000,50000,200000] [--workers 1,2,portable] [--multi-worker-sizes 50000]
         [--epochs 2] [--work DIR]
 
 For each size, generated products (`prodcat.synth`, the demo's generator: multilingual titles,
 shops, Google taxonomy categories) go through the whole pipeline (`prodcat run`, cache off), once
 per Beam setting: `--workers 1` is the DirectRunner in memory, `--workers N` (N > 1) the
 DirectRunner in `multi_processing` mode with N worker processes (at every size, or only at the
-`--multi-worker-sizes`, so the largest catalogue need not run twice). Each component's wall time is read
+`--multi-worker-sizes`, so the largest catalogue need not run twice); `--workers portable` is Beam's
+PortableRunner against a local job service with one SDK worker process (`beam.runner: portable`, at
+every size). Each component's wall time is read
 back from ML Metadata (the run summary). Training runs a fixed number of epochs (no early stop),
 so its time measures the data, not when a model happens to converge.
 
@@ -34,7 +36,7 @@ from .quality import REPO, SHARED, git_state, machine, versions
 COMPONENTS = tuple(n for n in nodes.PIPELINE_ORDER if n != nodes.THRESHOLD_TUNER)
 
 
-def run_once(size: int, workers: int, epochs: int, taxonomy: str, work: Path) -> dict:
+def run_once(size: int, workers: int | str, epochs: int, taxonomy: str, work: Path) -> dict:
     """One pipeline run on `size` generated products; seconds per component and in total."""
     from prodcat.config import Config
     from prodcat.pipeline import local_runner
@@ -43,8 +45,11 @@ def run_once(size: int, workers: int, epochs: int, taxonomy: str, work: Path) ->
     out = work / f"n{size}-w{workers}"
     if out.exists():
         shutil.rmtree(out)
-    beam = ({"direct_running_mode": "in_memory", "direct_num_workers": 1} if workers <= 1
-            else {"direct_running_mode": "multi_processing", "direct_num_workers": workers})
+    if workers == "portable":
+        beam = {"runner": "portable"}
+    else:
+        beam = ({"direct_running_mode": "in_memory", "direct_num_workers": 1} if workers <= 1
+                else {"direct_running_mode": "multi_processing", "direct_num_workers": workers})
     config = Config.model_validate({
         "pipeline_name": f"scaling-{size}-{workers}", "taxonomy": taxonomy, "output_dir": str(out),
         "enable_cache": False,
@@ -61,9 +66,9 @@ def run_once(size: int, workers: int, epochs: int, taxonomy: str, work: Path) ->
     return {"size": size, "workers": workers, "wall_seconds": wall, "components": seconds}
 
 
-def planned_runs(sizes: list[int], workers: list[int], multi_worker_sizes: set[int]) -> list[tuple[int, int]]:
-    """(size, Beam workers) in run order: every size in memory, multi-worker settings only where asked."""
-    return [(size, w) for size in sizes for w in workers if w <= 1 or size in multi_worker_sizes]
+def planned_runs(sizes: list[int], workers: list[int | str], multi_worker_sizes: set[int]) -> list[tuple[int, int | str]]:
+    """(size, Beam setting) in run order: every size in memory and portable, multi-worker settings only where asked."""
+    return [(size, w) for size in sizes for w in workers if w == "portable" or w <= 1 or size in multi_worker_sizes]
 
 
 def growth(rows: list[dict], workers: int) -> dict[str, list[float]]:
@@ -99,7 +104,8 @@ def format_table(rows: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="10000,50000,200000")
-    parser.add_argument("--workers", default="1,2", help="Beam settings: 1 = in memory; N > 1 = multi_processing with N workers")
+    parser.add_argument("--workers", default="1,2", help="Beam settings: 1 = in memory; N > 1 = multi_processing with N "
+                        "workers; portable = the PortableRunner (local job service, SDK worker processes)")
     parser.add_argument("--multi-worker-sizes", default="",
                         help="sizes at which the multi-worker settings also run (default: every size)")
     parser.add_argument("--epochs", type=int, default=2)
@@ -107,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", help="work directory (default: outputs/bench_scaling)")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
-    workers = [int(w) for w in args.workers.split(",") if w.strip()]
+    workers = [w.strip() if w.strip() == "portable" else int(w) for w in args.workers.split(",") if w.strip()]
     multi_sizes = {int(s) for s in args.multi_worker_sizes.split(",") if s.strip()} or set(sizes)
     work = Path(args.work or REPO / "outputs" / "bench_scaling").resolve()
     work.mkdir(parents=True, exist_ok=True)

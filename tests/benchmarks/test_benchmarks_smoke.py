@@ -214,3 +214,5 @@ def test_scaling_runs_multi_worker_settings_only_at_the_sizes_asked() -> None:
 
     assert scaling.planned_runs([10, 50, 200], [1, 2], {50}) == [(10, 1), (50, 1), (50, 2), (200, 1)]
     assert scaling.planned_runs([10, 50], [1, 2], {10, 50}) == [(10, 1), (10, 2), (50, 1), (50, 2)]
+    assert scaling.planned_runs([10, 50], [1, 2, "portable"], {50}) == [
+        (10, 1), (10, "portable"), (50, 1), (50, 2), (50, "portable")]

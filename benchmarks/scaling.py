@@ -87,7 +87,7 @@ def growth(rows: list[dict], workers: int) -> dict[str, list[float]]:
 
 
 def format_table(rows: list[dict]) -> str:
-    keys = sorted({(r["size"], r["workers"]) for r in rows})
+    keys = sorted(dict.fromkeys((r["size"], r["workers"]) for r in rows), key=lambda key: key[0])  # run order per size
     head = f"{'component':<20}" + "".join(f"{f'{s:,} w{w}':>16}" for s, w in keys)
     lines = [head, "-" * len(head)]
     by_key = {(r["size"], r["workers"]): r for r in rows}

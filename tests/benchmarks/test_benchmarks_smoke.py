@@ -207,6 +207,10 @@ def test_scaling_growth_exponents_and_table() -> None:
     table = scaling.format_table(rows)
     assert "1,000 w1" in table and "4,000 w1" in table and "1,000 w2" in table
     assert table.splitlines()[-1].split()[0] == "total"
+    with_portable = scaling.format_table([*rows, {"size": 1000, "workers": "portable", "wall_seconds": 9.0,
+                                                  "components": {"Transform": 3.0}}])
+    header = with_portable.splitlines()[0]
+    assert header.index("1,000 w2") < header.index("1,000 wportable") < header.index("4,000 w1")
 
 
 def test_scaling_runs_multi_worker_settings_only_at_the_sizes_asked() -> None:

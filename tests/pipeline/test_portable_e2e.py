@@ -6,9 +6,9 @@ service, their code unpickled in SDK worker processes of the worker pool the run
 (prodcat.pipeline.portable_beam). The Trainer is not a Beam component; it trains on what the Beam
 stages wrote.
 
-The data stages are compared with `demo_run`'s. The models are compared with a DirectRunner run of
-the same config that is also a fresh `prodcat run` process: a training's result depends on what its
-process trained before (measured: a portable run trained in the pytest process right after
+Both are compared with a DirectRunner run of the same config that is also a fresh `prodcat run`
+process in its own output directory: other tests run more pipelines in `demo_run`'s (a degraded
+model, other data), and a training's result depends on what its process trained before (measured: a portable run trained in the pytest process right after
 `demo_run`'s training served 7 of 177 eval products another category than `demo_run`'s model; as
 fresh processes, the two runners' models served the same 177).
 """
@@ -110,11 +110,11 @@ def test_the_beam_stages_ran_as_portable_jobs_and_the_model_was_pushed(portable_
     assert "Job state changed" not in direct_run.log
 
 
-def test_the_beam_stages_wrote_what_the_direct_runner_wrote(demo_run, portable_run: CliRun) -> None:  # noqa: ANN001
-    assert portable_run.config.output_path != demo_run.config.output_path
-    assert portable_run.products_path.read_bytes() == demo_run.products_path.read_bytes(), \
+def test_the_beam_stages_wrote_what_the_direct_runner_wrote(portable_run: CliRun, direct_run: CliRun) -> None:
+    assert portable_run.config.output_path != direct_run.config.output_path
+    assert portable_run.products_path.read_bytes() == direct_run.products_path.read_bytes(), \
         "the demo data is generated again, identically"
-    direct, portable = (latest_run_summary(run.config.metadata_path) for run in (demo_run, portable_run))
+    direct, portable = (latest_run_summary(run.config.metadata_path) for run in (direct_run, portable_run))
     for split in ("train", "eval"):
         assert _multiset(_examples(portable, nodes.EXAMPLE_GEN, "examples", split)) == \
             _multiset(_examples(direct, nodes.EXAMPLE_GEN, "examples", split))

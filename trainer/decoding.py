@@ -107,11 +107,12 @@ class HierarchicalDecoder(tf.Module):
         level_probs = [calibrated(p, t) for p, t in zip(level_probs, self.temperatures)]
         with_names = (self.name_scores is not None and sentence is not None
                       and sentence.shape[-1] == self.name_scores.dim)
+        nearest = None  # each product's cosine to its nearest sampled training product, once computed
         if with_names and self.name_evidence > 0.0:
-            level_probs = self._with_name_evidence(level_probs, sentence)
+            level_probs, nearest = self._with_name_evidence(level_probs, sentence)
         choices = self._beam_path(level_probs) if self.beam_width > 1 else self._greedy_path(level_probs)
         if with_names and self.fallback_below > 0.0:
-            choices = self._with_name_fallback(level_probs, choices, sentence)
+            choices = self._with_name_fallback(level_probs, choices, sentence, nearest)
         if self.label_ends is not None:
             choices = self._stop_where_labels_stop(choices)
         ids, names, confidences, valid, passed = [], [], [], [], []
@@ -172,35 +173,43 @@ class HierarchicalDecoder(tf.Module):
                      for p, c in zip(level_probs, choices)]
         return tf.reduce_min(tf.stack(per_level, axis=1), axis=1)
 
-    def _with_name_evidence(self, level_probs: Sequence[tf.Tensor], sentence: tf.Tensor) -> list[tf.Tensor]:
+    def _nearest_training(self, sentence: tf.Tensor) -> tf.Tensor:
+        """[batch] cosine of each product to its nearest product of the training sample."""
+        query = tf.math.l2_normalize(tf.cast(sentence, tf.float32), axis=-1)
+        return tf.reduce_max(tf.matmul(query, self.training_sample, transpose_b=True), axis=1)
+
+    def _with_name_evidence(self, level_probs: Sequence[tf.Tensor],
+                            sentence: tf.Tensor) -> tuple[list[tf.Tensor], tf.Tensor | None]:
         """Per level, softmax(log p + weight x subtree name score): the heads' probabilities and the
         names' similarity as one distribution (a product of experts). The weight is
         `name_evidence_familiar` for a product like the training data (a sampled training product
-        more than `name_evidence_margin` nearer than any category name), where the heads know best."""
+        more than `name_evidence_margin` nearer than any category name), where the heads know best.
+        Also returns the nearest-training cosines when it needed them (the fallback reuses them)."""
         scores = self.name_scores.subtree_scores(sentence)
         weight = tf.fill(tf.shape(sentence)[:1], self.name_evidence)
+        nearest = None
         if self.training_sample is not None and self.name_evidence_familiar != self.name_evidence:
-            query = tf.math.l2_normalize(tf.cast(sentence, tf.float32), axis=-1)
-            nearest = tf.reduce_max(tf.matmul(query, self.training_sample, transpose_b=True), axis=1)
+            nearest = self._nearest_training(sentence)
             familiar = tf.reduce_max(scores[0], axis=1) + self.familiar_margin <= nearest  # level 1: best of all
             weight = tf.where(familiar, self.name_evidence_familiar, weight)
         return [tf.nn.softmax(tf.math.log(tf.maximum(p, 1e-12)) + weight[:, None] * names, axis=-1)
-                for p, names in zip(level_probs, scores)]
+                for p, names in zip(level_probs, scores)], nearest
 
     def _with_name_fallback(self, level_probs: Sequence[tf.Tensor], choices: list[tf.Tensor],
-                            sentence: tf.Tensor) -> list[tf.Tensor]:
+                            sentence: tf.Tensor, nearest: tf.Tensor | None = None) -> list[tf.Tensor]:
         """Products whose path is unsure somewhere take the path of their nearest category name
         (with seen-class masks: only where that category had no training products).
 
         Only those products are matched against the names (one [unsure, dim] x [dim, classes]
-        product per level), so a batch of sure products costs nothing more."""
+        product per level), so a batch of sure products costs nothing more. `nearest`: the
+        batch's nearest-training cosines if already computed."""
         unsure = tf.where(self.path_confidence(level_probs, choices) < self.fallback_below)[:, 0]
-        query = tf.math.l2_normalize(tf.gather(tf.cast(sentence, tf.float32), unsure), axis=-1)
+        unsure_sentences = tf.gather(sentence, unsure)
         best_score = tf.fill(tf.shape(unsure), tf.constant(-np.inf, tf.float32))
         best_level = tf.zeros_like(unsure)
         best_class = tf.zeros_like(unsure)
         best_seen = tf.zeros_like(unsure, dtype=tf.bool)
-        for k, cosine in enumerate(self.name_scores.level_scores(query)):
+        for k, cosine in enumerate(self.name_scores.level_scores(unsure_sentences)):
             score, index = tf.reduce_max(cosine, axis=1), tf.argmax(cosine, axis=1, output_type=tf.int64)
             better = score > best_score
             best_score = tf.where(better, score, best_score)
@@ -211,8 +220,8 @@ class HierarchicalDecoder(tf.Module):
         if self.seen_classes is not None:  # a trained class: the heads' choice stands ...
             handed_over = tf.logical_not(best_seen)
             if self.fallback_auto and self.training_sample is not None:  # ... unless a name is as near as training
-                nearest = tf.reduce_max(tf.matmul(query, self.training_sample, transpose_b=True), axis=1)
-                handed_over = tf.logical_or(handed_over, best_score + self.novel_margin > nearest)
+                near = self._nearest_training(unsure_sentences) if nearest is None else tf.gather(nearest, unsure)
+                handed_over = tf.logical_or(handed_over, best_score + self.novel_margin > near)
             unsure, best_level, best_class = (tf.boolean_mask(t, handed_over) for t in (unsure, best_level, best_class))
         # the matched class and its ancestors, deepest level first; -1 below the matched level
         path: list[tf.Tensor] = [None] * self.depth  # type: ignore[list-item]

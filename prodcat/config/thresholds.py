@@ -95,8 +95,7 @@ class ThresholdConfig(Section):
         "(cosine, less the level penalty) is within this of its nearest training product (of a sample of them)")
     name_level_penalty: float = Field(
         0.03, ge=0.0, le=1.0, description="the names' cosine similarity (name evidence and fallback) is lowered by "
-        "this per level of a "
-        "category, so a name match goes only as deep as the product's words support")
+        "this per level of a category, so a name match goes only as deep as the product's words support")
     stop_where_labels_stop: bool = Field(
         True, description="a path ends at a category that training products were labelled with when none was "
         "labelled deeper in its subtree: the training data supports no finer choice there")

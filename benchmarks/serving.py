@@ -1,11 +1,14 @@
 """Online serving latency and throughput of `prodcat serve`, against batch prediction, in one run.
 
     python -m benchmarks.serving --model-base-path DIR [--products FILE] [--requests 1000]
-        [--batch-requests 200] [--concurrency 1,8,32] [--batch-size 64] [--json OUT]
+        [--batch-requests 200] [--concurrency 1,8,32] [--batch-size 64] [--workers 1,2] [--json OUT]
+
+`--workers 1,2` runs the whole benchmark for `prodcat serve --workers 1`, then `--workers 2`, and
+prints them side by side.
 
 Starts `prodcat serve` (`python -m prodcat.serving.server`) as a separate process on a free port
-and drives it from a second separate process, the load generator: threads sharing one gRPC
-channel that send pre-serialized PredictRequests (`serving_raw`, built here with
+and drives it from a second separate process, the load generator: one thread and one gRPC
+connection per concurrent client, sending pre-serialized PredictRequests (`serving_raw`, built here with
 `PredictionClient.build_request`, so exactly what the client sends) through a raw-bytes stub. The
 generator imports neither TensorFlow nor protobuf messages, so its own CPU use stays small; the
 table shows it next to the server's (CPU seconds per wall second, i.e. cores busy).
@@ -206,19 +209,31 @@ def _proc_cpu_seconds(pid: int) -> float:
 
 
 class _ProcessFigures:
-    """RSS, peak RSS and CPU seconds of the server's process from /proc (NaN without a pid)."""
+    """RSS, peak RSS and CPU seconds of the server's process and its children (`--workers`) from /proc (NaN without a pid)."""
 
     pid: int | None
 
+    def _pids(self) -> list[int]:
+        import psutil
+
+        try:
+            return [self.pid, *(child.pid for child in psutil.Process(self.pid).children(recursive=True))]
+        except psutil.Error:
+            return [self.pid]
+
+    def _sum(self, figure: Callable[[int], float]) -> float:
+        return sum(figure(pid) for pid in self._pids()) if self.pid else float("nan")
+
     def rss_mib(self) -> float:
-        return _proc_mib(self.pid, "VmRSS") if self.pid else float("nan")
+        return self._sum(lambda pid: _proc_mib(pid, "VmRSS"))
 
     def peak_rss_mib(self) -> float:
-        return _proc_mib(self.pid, "VmHWM") if self.pid else float("nan")
+        """The sum of each process's own peak (with workers, an upper bound on the peak of the whole)."""
+        return self._sum(lambda pid: _proc_mib(pid, "VmHWM"))
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time of the server process so far."""
-        return _proc_cpu_seconds(self.pid) if self.pid else float("nan")
+        """User + system CPU time of the server's processes so far."""
+        return self._sum(_proc_cpu_seconds)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -250,6 +265,15 @@ class ServerProcess(_ProcessFigures):
     @property
     def target(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def workers(self) -> int:
+        """Server processes (`--workers` among the extra flags; 0 is one per core)."""
+        from prodcat.serving.server import ServerOptions, build_arg_parser
+        from prodcat.serving.server.workers import worker_count
+
+        args = build_arg_parser().parse_known_args(["--model_base_path=.", *self.extra_args])[0]
+        return worker_count(ServerOptions.from_args(args).workers)
 
     @property
     def pid(self) -> int:
@@ -293,12 +317,25 @@ class ServerProcess(_ProcessFigures):
                 raise _ServerExited(f"exited with status {self.proc.returncode}; log {self.log_path}:\n{self.log_tail()}")
             status = self.status()
             available = [s for s in status if s.get("state") == "AVAILABLE"]
-            if available:
+            if available and self._listening() >= self.workers:
                 self.version = int(available[0]["version"])
                 return
             time.sleep(0.5)
         self.stop()
         raise RuntimeError(f"prodcat serve was not ready after {self.startup_timeout_s:.0f} s; log {self.log_path}:\n{self.log_tail()}")
+
+    def _listening(self) -> int:
+        """How many of the server's processes listen on its gRPC port (with `--workers`, the workers that serve)."""
+        import psutil
+
+        listening = 0
+        for pid in self._pids():
+            try:
+                connections = psutil.Process(pid).net_connections(kind="tcp")
+            except psutil.Error:
+                continue
+            listening += any(c.status == psutil.CONN_LISTEN and c.laddr.port == self.port for c in connections)
+        return listening
 
     def status(self) -> list[dict]:
         """GetModelStatus over REST ([] if the server does not answer)."""
@@ -461,10 +498,11 @@ def run_load(spec: LoadSpec) -> LoadResult:
     """Sends the phase's requests; runs in the load generator process (needs only grpc)."""
     import grpc
 
-    channel = grpc.insecure_channel(spec.target, options=[
-        ("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1),
-    ])
-    predict = channel.unary_unary(PREDICT_METHOD)  # no (de)serializers: bytes in, bytes out
+    # One connection per concurrent client, as independent clients have: with `--workers` the kernel
+    # spreads connections (not requests) over the server's processes.
+    channels = [grpc.insecure_channel(spec.target, options=[
+        ("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1), ("grpc.use_local_subchannel_pool", 1),
+    ]) for _ in range(max(1, spec.concurrency))]
     schedule: list[tuple[bool, int]] = []  # (abusive, index)
     abuse_count = 0
     for i in range(spec.n_requests):
@@ -480,7 +518,8 @@ def run_load(spec: LoadSpec) -> LoadResult:
     abuse: list[AbuseOutcome] = []
     first: list[bytes] = []
 
-    def worker() -> None:
+    def worker(channel: grpc.Channel) -> None:
+        predict = channel.unary_unary(PREDICT_METHOD)  # no (de)serializers: bytes in, bytes out
         mine: list[float] = []
         while True:
             k = next(counter)
@@ -513,14 +552,15 @@ def run_load(spec: LoadSpec) -> LoadResult:
         with lock:
             latencies.extend(mine)
 
-    threads = [threading.Thread(target=worker, name=f"load-{i}", daemon=True) for i in range(max(1, spec.concurrency))]
+    threads = [threading.Thread(target=worker, args=(channel,), name=f"load-{i}", daemon=True) for i, channel in enumerate(channels)]
     cpu0, wall0 = time.process_time(), time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
-    channel.close()
+    for channel in channels:
+        channel.close()
     return LoadResult(len(latencies), errors, samples, latencies, wall, cpu, first[0] if first else None, abuse)
 
 
@@ -662,6 +702,7 @@ class ServingBenchmarkResult:
     predict_after: PredictThroughput
     predict_file_before: Any  # benchmarks.batch.PredictFileRun: `prodcat predict` on the same products
     predict_file_after: Any
+    workers: int = 1  # server processes (`--workers`)
 
     @property
     def predict_products_per_s(self) -> float:
@@ -840,9 +881,11 @@ def _run_with_server(
         log(f"prodcat predict (after): steady {file_after.steady_products_per_s:.1f} products/s")
         command = server.command
         version, startup_s = server.version, server.startup_s
+        workers = server.workers if isinstance(server, ServerProcess) else 1
     return ServingBenchmarkResult(
         machine.finish(), str(model_base_path), version, source, len(products), command, startup_s,
         rss_idle, rss_warm, rss_end, rss_peak, phases, predictor_load_s, predict_before, predict_after, file_before, file_after,
+        workers,
     )
 
 
@@ -863,7 +906,7 @@ def format_report(result: ServingBenchmarkResult) -> str:
         + (f"\nMODEL CALLS REPLAYED ({REPLAY_MODULE}): every answer is one recorded row, no TensorFlow runs; the figures "
            "are the server's own cost and the ceiling any model could reach through it; targets do not apply"
            if r.replayed_model else ""),
-        "load generator: separate process, one thread per concurrent request, pre-serialized serving_raw "
+        "load generator: separate process, one thread and one connection per concurrent request, pre-serialized serving_raw "
         "PredictRequests over a raw-bytes gRPC stub",
         "",
         f"{'request':<8} {'conc':>4} {'requests':>8} {'errors':>6} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} "
@@ -907,6 +950,24 @@ def format_report(result: ServingBenchmarkResult) -> str:
     return "\n".join(lines)
 
 
+def format_workers_comparison(results: Sequence[ServingBenchmarkResult]) -> str:
+    """Single-product serving of each `--workers` count side by side, each against its own `prodcat predict`."""
+    lines = ["workers side by side (same products and machine, one server after the other; each ratio against the "
+             "`prodcat predict` measured around that server):",
+             f"{'workers':>7} {'conc':>4} {'products/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'srv CPU':>7} {'/ predict':>9}"]
+    for r in results:
+        for p in (p for p in r.phases if p.products_per_request == 1):
+            lines.append(f"{r.workers:>7} {p.concurrency:>4} {p.products_per_s:>10.1f} {p.p50_ms:>8.1f} {p.p99_ms:>8.1f} "
+                         f"{p.server_cpu_s / p.wall_s:>7.2f} {p.products_per_s / r.predict_file_products_per_s:>9.2f}")
+    first, top = results[0], max(p.concurrency for p in results[0].phases)
+    for r in results[1:]:
+        mine, base = r.phase(1, top), first.phase(1, top)
+        if mine and base:
+            lines.append(f"{r.workers} workers / {first.workers} at concurrency {top}: {mine.products_per_s / base.products_per_s:.2f}x "
+                         f"products/s; RSS idle {r.rss_idle_mib:.0f} vs {first.rss_idle_mib:.0f} MiB")
+    return "\n".join(lines)
+
+
 def _ints(text: str) -> list[int]:
     try:
         values = [int(v) for v in text.split(",") if v.strip()]
@@ -930,6 +991,8 @@ def build_arg_parser() -> argparse.ArgumentParser:
     p.add_argument("--predict-batch-size", type=int, default=256, help="Predictor.predict batch size (default: %(default)s)")
     p.add_argument("--warmup-requests", type=int, default=200, help="global warm-up requests (default: %(default)s)")
     p.add_argument("--timeout", type=float, default=60.0, help="per-request deadline, seconds (default: %(default)s)")
+    p.add_argument("--workers", type=_ints, default=[1], metavar="N[,N...]",
+                   help="prodcat serve --workers: each count in turn, compared side by side (default: 1), e.g. 1,2")
     p.add_argument("--server-arg", action="append", default=[], metavar="FLAG",
                    help="extra flag for prodcat serve, repeatable, e.g. --server-arg=--max_batch_size=64")
     p.add_argument("--replay-model", action="store_true",
@@ -952,21 +1015,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     from prodcat.serving.predict import ModelNotFoundError
 
+    if (args.target or args.replay_model) and args.workers != [1]:
+        print("prodcat bench serving: --workers starts prodcat serve's workers: not with --target (a running server) "
+              "or --replay-model (one process)", file=sys.stderr)
+        return 2
+    results = []
     try:
-        result = run_serving_benchmark(
-            args.model_base_path, args.products, n_products=args.n_products, requests=args.requests,
-            batch_requests=args.batch_requests, concurrency=args.concurrency, batch_size=args.batch_size,
-            predict_batch_size=args.predict_batch_size, warmup_requests=args.warmup_requests, timeout_s=args.timeout,
-            server_args=args.server_arg, replay_model=args.replay_model, target=args.target, server_pid=args.server_pid,
-            model_name=args.model_name, log=lambda m: print(f"  {m}", file=sys.stderr, flush=True),
-        )
+        for workers in args.workers:
+            results.append(run_serving_benchmark(
+                args.model_base_path, args.products, n_products=args.n_products, requests=args.requests,
+                batch_requests=args.batch_requests, concurrency=args.concurrency, batch_size=args.batch_size,
+                predict_batch_size=args.predict_batch_size, warmup_requests=args.warmup_requests, timeout_s=args.timeout,
+                server_args=[*args.server_arg, *([f"--workers={workers}"] if workers != 1 else [])],
+                replay_model=args.replay_model, target=args.target, server_pid=args.server_pid,
+                model_name=args.model_name, log=lambda m: print(f"  {m}", file=sys.stderr, flush=True),
+            ))
     except (ModelNotFoundError, FileNotFoundError, ValueError, RuntimeError) as err:
         print(f"prodcat bench serving: {err}", file=sys.stderr)
         return 2
-    print(format_report(result))
+    print("\n\n".join(format_report(result) for result in results))
+    if len(results) > 1:
+        print("\n" + format_workers_comparison(results))
     if args.json:
-        Path(args.json).write_text(json.dumps(result.to_json(), indent=2, default=str) + "\n", encoding="utf-8")
-    return 1 if args.check and any(ok is False for _, _, ok in result.targets()) else 0
+        payload = [r.to_json() for r in results] if len(results) > 1 else results[0].to_json()
+        Path(args.json).write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
+    return 1 if args.check and any(ok is False for r in results for _, _, ok in r.targets()) else 0
 
 
 if __name__ == "__main__":

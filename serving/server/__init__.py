@@ -18,7 +18,8 @@ only ever decoded as tensors. The server binds 127.0.0.1 unless `--host` says ot
 
 One module per job: `options` (the flags), `versions` (which version serves), `servable` (one loaded
 version, input checks), `batching`, `grpc_api`, `rest` and `rest_json`, `metrics` (Prometheus),
-`tls` (`--ssl_config_file`), `model_server` (ties them together; `serve`, `main`).
+`tls` (`--ssl_config_file`), `model_server` (ties them together; `serve`, `main`), `workers`
+(`--workers N`: N such servers in their own processes on the same ports).
 """
 
 from prodcat.serving.server.batching import BatchQueue
@@ -29,8 +30,9 @@ from prodcat.serving.server.options import ServerOptions, build_arg_parser
 from prodcat.serving.server.servable import Servable, Signature
 from prodcat.serving.server.tls import SSLSettings, load_ssl_config, ssl_config_class
 from prodcat.serving.server.versions import VersionManager, list_versions
+from prodcat.serving.server.workers import WorkerPool, WorkerStartError
 
 __all__ = [
     "BatchQueue", "ModelServer", "SSLSettings", "Servable", "ServerOptions", "ServingError", "Signature", "Stats",
-    "VersionManager", "build_arg_parser", "list_versions", "load_ssl_config", "main", "serve", "ssl_config_class",
+    "VersionManager", "WorkerPool", "WorkerStartError", "build_arg_parser", "list_versions", "load_ssl_config", "main", "serve", "ssl_config_class",
 ]

@@ -36,7 +36,7 @@ def start_grpc_server(server: ModelServer) -> tuple[grpc.Server, int]:
         options=[
             ("grpc.max_receive_message_length", o.max_request_bytes),
             ("grpc.max_send_message_length", -1),
-            ("grpc.so_reuseport", 0),  # never share the port with another server
+            ("grpc.so_reuseport", int(server.reuse_port)),  # only a WorkerPool's workers share a port
         ],
     )
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionServicer(server), grpc_server)

@@ -1,21 +1,24 @@
 """The server's counters as Prometheus metrics (`GET /monitoring/prometheus/metrics`).
 
 Each server owns a `CollectorRegistry`, so two servers in one process (tests, benchmarks) never
-mix their counts. `snapshot()` reads the same counters back for tests and benchmarks.
+mix their counts. The workers of `--workers N` count into one multiprocess directory and each
+exports the sum over all of them. `snapshot()` reads the same counters back for tests and benchmarks.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
 import grpc
-from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 
 from prodcat.serving.server.options import ServerOptions
 
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 _PREFIX = "prodcat_serving_"
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # set by a WorkerPool for its workers
 _COUNTERS = {  # snapshot key -> help; exported as prodcat_serving_<key>_total
     "batches": "Batches run by the batcher.",
     "merged_batches": "Batches holding 2+ requests.",
@@ -74,4 +77,12 @@ class Stats:
         name = f"{_PREFIX}model_version"
         gauge = (f"# HELP {name} The version being served (0: none).\n# TYPE {name} gauge\n"
                  f'{name}{{model_name="{self.model_name}"}} {version}\n')
-        return generate_latest(self.registry) + gauge.encode()
+        return generate_latest(self._exported_registry()) + gauge.encode()
+
+    def _exported_registry(self) -> CollectorRegistry:
+        """This server's registry, or with `--workers`, every worker's counts (prometheus_client's multiprocess mode)."""
+        if not os.environ.get(MULTIPROCESS_ENV):
+            return self.registry
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return registry

@@ -23,6 +23,7 @@ from prodcat.serving.server.rest import start_rest_server
 from prodcat.serving.server.servable import Servable
 from prodcat.serving.server.tls import SSLSettings, checked_ssl_settings
 from prodcat.serving.server.versions import VersionManager
+from prodcat.serving.server.workers import LINK_ENV, ParentLink, WorkerPool, WorkerStartError
 from prodcat.serving.tf_threads import configure_tensorflow_threads
 
 log = logging.getLogger("prodcat.serving")
@@ -31,11 +32,14 @@ log = logging.getLogger("prodcat.serving")
 class ModelServer:
     """The model, the watcher, the batchers and both front ends (gRPC and REST).
 
-    `loader(version, path)` replaces SavedModel loading (tests serve fakes).
+    `loader(version, path)` replaces SavedModel loading (tests serve fakes). `reuse_port`: share
+    the ports with the other workers of a `WorkerPool` (SO_REUSEPORT); otherwise a taken port is an error.
     """
 
-    def __init__(self, options: ServerOptions, loader: Callable[[int, Path], Any] | None = None) -> None:
+    def __init__(self, options: ServerOptions, loader: Callable[[int, Path], Any] | None = None,
+                 reuse_port: bool = False) -> None:
         self.options = options
+        self.reuse_port = reuse_port
         self.stats = Stats(options.model_name)
         self.versions = VersionManager(
             options.model_name, Path(options.model_base_path),
@@ -151,16 +155,18 @@ class ModelServer:
             self.stats.request(api, code, time.perf_counter() - started)
 
 
-def serve(model_base_path: str | os.PathLike, *, wait: bool = True, **options: Any) -> ModelServer:
+def serve(model_base_path: str | os.PathLike, *, wait: bool = True, **options: Any) -> ModelServer | WorkerPool:
     """Starts the server on `model_base_path` (numbered SavedModel versions); `options` are ServerOptions' fields.
 
     With `wait` (the CLI), blocks until SIGINT/SIGTERM and shuts down cleanly; without, returns the
-    running `ModelServer` (its `port`/`rest_port` are the bound ports; call `stop()`).
-    Raises ValueError for bad options (TLSConfigError for an unusable `ssl_config_file`) and OSError
-    if a port cannot be bound.
+    running `ModelServer`, or the `WorkerPool` for `workers` other than 1 (either's `port`/`rest_port`
+    are the bound ports; call `stop()`). Raises ValueError for bad options (TLSConfigError for an
+    unusable `ssl_config_file`), OSError if a port cannot be bound, and WorkerStartError if a worker
+    cannot start.
     """
     options = {name: os.fspath(value) if isinstance(value, os.PathLike) else value for name, value in options.items()}
-    server = ModelServer(ServerOptions(model_base_path=os.fspath(model_base_path), **options)).start()
+    checked = ServerOptions(model_base_path=os.fspath(model_base_path), **options)
+    server = (WorkerPool(checked) if checked.workers != 1 else ModelServer(checked)).start()
     if wait:
         server.wait()
     return server
@@ -171,16 +177,28 @@ serve.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
     [parameter.replace(kind=inspect.Parameter.KEYWORD_ONLY) if parameter.name != "model_base_path" else parameter
      for parameter in inspect.signature(ServerOptions).parameters.values()]
     + [inspect.Parameter("wait", inspect.Parameter.KEYWORD_ONLY, default=True, annotation=bool)],
-    return_annotation=ModelServer)
+    return_annotation=ModelServer | WorkerPool)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`prodcat serve` / `python -m prodcat.serving.server`: 0 after a clean shutdown, 2 for bad options."""
     args = build_arg_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    pool_side = args.workers != 1 or bool(os.environ.get(LINK_ENV))  # a parent or a worker: say which process speaks
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s" + ("[%(process)d]" if pool_side else "")
+                        + ": %(message)s")
     try:
-        ModelServer(ServerOptions.from_args(args)).start().wait()
-    except (ValueError, OSError) as err:
+        options = ServerOptions.from_args(args)
+        if options.workers != 1:
+            if options.ssl_config_file:  # checked once here, not N times in the workers' logs
+                checked_ssl_settings(options.ssl_config_file, options.host)
+            WorkerPool(options, args.log_level).start().wait()
+            return 0
+        link = ParentLink.from_environment()  # set when this process is one of a WorkerPool's workers
+        server = ModelServer(options, reuse_port=link is not None).start()
+        if link is not None:
+            link.serving()
+        server.wait()
+    except (ValueError, OSError, WorkerStartError) as err:
         log.error("%s", err)
         return 2
     return 0

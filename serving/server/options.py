@@ -79,6 +79,9 @@ class ServerOptions:
     max_batch_rows: int = _option("most rows (dimension 0) one request may carry; beyond it INVALID_ARGUMENT / HTTP 400 "
                                   "(default: %(default)s; 0: no limit)", 1024, check=_at_least(0))
     grpc_max_workers: int = _option("concurrent gRPC calls handled (default: %(default)s)", 64, check=_at_least(1))
+    workers: int = _option(
+        "server processes sharing the ports (SO_REUSEPORT), each with its own model copy, batcher and version "
+        "watcher, so serving uses every core; 0: one per core (default: %(default)s)", 1, check=_at_least(0))
     version_labels: Mapping[str, int] = _option(
         "assign a version label (repeatable), e.g. stable=1700000000", factory=dict,
         name="version_label", type=_label, action="append", metavar="LABEL=VERSION")

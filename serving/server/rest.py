@@ -52,8 +52,13 @@ class _RestServer(http.server.ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], handler: type, model_server: ModelServer) -> None:
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
-        super().__init__(address, handler)
         self.model_server = model_server
+        super().__init__(address, handler)
+
+    def server_bind(self) -> None:
+        if self.model_server.reuse_port:  # a WorkerPool's workers share the REST port too
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        super().server_bind()
 
 
 class _RestHandler(http.server.BaseHTTPRequestHandler):

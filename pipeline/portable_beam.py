@@ -13,7 +13,8 @@ Beam's Python job service runs each job on one SDK worker process: its FnApiRunn
 runner proves the pipeline on the portability framework; it does not make it faster.
 
 The services live exactly as long as the run: each is started in its own process group, so the
-SDK workers the pool forks are killed with it on exit, also when the run fails.
+SDK workers the pool forks are killed with it on exit, also when the run fails, and under
+`service_guard`, which kills the group when the run itself is killed (SIGKILL, out of memory).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ JOB_ENDPOINT_ENV = "PRODCAT_BEAM_JOB_ENDPOINT"
 WORKER_POOL_ENV = "PRODCAT_BEAM_WORKER_POOL"
 JOB_SERVICE = "apache_beam.runners.portability.local_job_service_main"
 WORKER_POOL = "apache_beam.runners.worker.worker_pool_main"
+SERVICE_GUARD = "prodcat.pipeline.service_guard"
 
 
 class PortableServiceError(RuntimeError):
@@ -122,10 +124,12 @@ def free_port() -> int:
 
 
 def _start(module_args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen:
+    """`python -m MODULE ARGS` in its own process group, under `service_guard`: its stdin is a pipe only
+    this process writes to, so the group dies with this process even when it is killed outright."""
     handle = open(log, "wb")  # noqa: SIM115 (the child keeps it; closed here once it is handed over)
     try:
-        return subprocess.Popen([sys.executable, "-m", *module_args], stdout=handle, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+        return subprocess.Popen([sys.executable, "-m", SERVICE_GUARD, *module_args], stdout=handle,
+                                stderr=subprocess.STDOUT, stdin=subprocess.PIPE, env=env, start_new_session=True)
     finally:
         handle.close()
 
@@ -149,7 +153,7 @@ def _check_alive(process: subprocess.Popen, log: Path, deadline: float) -> None:
     if process.poll() is not None or time.monotonic() > deadline:
         state = f"exited with code {process.returncode}" if process.returncode is not None else "did not start in time"
         tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-20:]
-        raise PortableServiceError(f"{process.args[2]} {state}:\n" + "\n".join(tail))
+        raise PortableServiceError(f"{process.args[3]} {state}:\n" + "\n".join(tail))
 
 
 def stop_group(process: subprocess.Popen, grace_s: float = 5.0) -> None:
@@ -161,3 +165,5 @@ def stop_group(process: subprocess.Popen, grace_s: float = 5.0) -> None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=grace_s)
     process.wait()
+    if process.stdin is not None:
+        process.stdin.close()

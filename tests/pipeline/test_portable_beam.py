@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -73,6 +74,38 @@ def test_services_answer_run_workers_with_the_venv_python_and_leave_nothing_behi
             raise RuntimeError("the run failed")
     assert pids and not [pid for pid in pids if _alive(pid)], "services and SDK workers are killed"
     assert portable_beam.JOB_ENDPOINT_ENV not in os.environ and portable_beam.WORKER_POOL_ENV not in os.environ
+
+
+# A run that starts the services, asks the pool for an SDK worker, prints every pid and waits to be killed.
+_KILLED_RUN = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+from test_portable_beam import _children, _start_worker
+from prodcat.pipeline import portable_beam
+with portable_beam.local_services() as services:
+    _start_worker(services.worker_pool)
+    while not (workers := _children(services.pids[1])):
+        time.sleep(0.1)
+    print(*services.pids, *workers, flush=True)
+    time.sleep(600)
+"""
+
+
+def test_services_and_workers_die_with_a_run_that_is_killed_outright() -> None:
+    run = subprocess.Popen([sys.executable, "-c", _KILLED_RUN, str(Path(__file__).parent)], stdout=subprocess.PIPE, text=True)
+    try:
+        pids = [int(pid) for pid in run.stdout.readline().split()]
+        assert len(pids) >= 3 and all(_alive(pid) for pid in pids), "job service, worker pool and an SDK worker run"
+        run.kill()  # SIGKILL: the run cleans up nothing itself
+        run.wait()
+        deadline = time.monotonic() + 30
+        while [pid for pid in pids if _alive(pid)] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [pid for pid in pids if _alive(pid)], "the guard killed each service's process group"
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
 
 
 def test_a_service_that_cannot_start_is_reported_and_the_other_is_stopped(monkeypatch: pytest.MonkeyPatch) -> None:

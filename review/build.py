@@ -18,7 +18,7 @@ from prodcat.config import Config
 from prodcat.contract.signatures import ASSETS_EXTRA, CONFIG_ASSET, PREDICT_READ_OPTIONS, TAXONOMY_ASSET, Prediction
 from prodcat.records import Product, RecordError
 from prodcat.readers import input_files, iter_products
-from prodcat.review.items import QUEUES, Queue, QueueMeta
+from prodcat.review.items import QUEUES, Queue, QueueMeta, save_queue
 from prodcat.review.queues import audit_queue, config_floor, disagreement_queue, withheld_queue
 from prodcat.serving.predict import resolve_model_dir
 from prodcat.taxonomy import Taxonomy
@@ -105,3 +105,22 @@ def read_weights(path: str | os.PathLike) -> dict[str, float]:
         if weight < 0:
             raise RecordError(str(path), number, "weight", f"a weight must be >= 0, got {weight}")
     return weights
+
+
+def prepare_queue(queue: str, model_path: str | os.PathLike, products: Sequence[str | os.PathLike],
+                  directory: str | os.PathLike, *, weights: str | os.PathLike | None = None, margin: float = 0.05,
+                  confidence: float = 0.95, seed: int = 0, min_confidence: float = 0.9) -> tuple[Path, bool]:
+    """The saved queue of this model version in `directory`: (path, whether it was built now).
+
+    An existing one is reused as it is, so a session restarted after a crash, or continued the
+    next day, sees the same items in the same order (the audit's sample must not be redrawn).
+    """
+    model = served_model(model_path)
+    path = Path(directory) / f"{queue}-{model.version}.json"
+    if path.exists():
+        return path, False
+    read = read_products(products)
+    served, full = predict(model, read)
+    built = build_queue(queue, model, read, served, full, weights=read_weights(weights) if weights else None,
+                        margin=margin, confidence=confidence, seed=seed, min_confidence=min_confidence)
+    return save_queue(built, path), True

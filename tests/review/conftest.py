@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from prodcat.contract.signatures import LevelPrediction, Prediction
@@ -40,3 +42,44 @@ def prediction(taxonomy: Taxonomy, product_id: str, category_id: str | None, con
 def product(product_id: str, category: str | None = None, title: str | None = None) -> Product:
     return Product(id=product_id, title=title or f"product {product_id}", description="a thing", shop="Shop A",
                    category=category)
+
+
+# The same tree's names in German (same ids), for searching in another language.
+TREE_DE = """\
+# Google_Product_Taxonomy_Version: test-de
+1 - Spielzeug
+2 - Spielzeug > Drachen
+3 - Spielzeug > Drachen > Lenkdrachen
+4 - Spielzeug > Drachen > Kastendrachen
+5 - Garten
+6 - Garten > Töpfe
+7 - Erwachsene
+8 - Erwachsene > Messer
+"""
+
+
+def fake_model(directory: Path, version: str = "17") -> Path:
+    """A model version directory with only what a review session reads (its taxonomy and config)."""
+    from prodcat.config import Config
+    from prodcat.contract.signatures import ASSETS_EXTRA, CONFIG_ASSET, TAXONOMY_ASSET
+
+    extra = directory / version / ASSETS_EXTRA
+    extra.mkdir(parents=True)
+    (extra / TAXONOMY_ASSET).write_text(TREE, encoding="utf-8")
+    (extra / CONFIG_ASSET).write_text(Config().model_dump_json(), encoding="utf-8")
+    (directory / version / "saved_model.pb").write_bytes(b"")  # never loaded: the queue is built from given predictions
+    return directory / version
+
+
+@pytest.fixture
+def review_queue(tmp_path: Path, tree: Taxonomy) -> Path:
+    """A saved withheld queue of five products over the tree, and the German names beside it."""
+    from prodcat.review.build import build_queue, served_model
+    from prodcat.review.items import save_queue
+
+    model = served_model(fake_model(tmp_path / "model"))
+    products = [product(f"p{n}", title=f"Kite number {n}") for n in range(1, 6)]
+    full = [prediction(tree, p.id, "3", [0.9, 0.8, 0.5 + n / 100]) for n, p in enumerate(products)]
+    served = [prediction(tree, p.id, "3", [0.9, 0.8, 0.5 + n / 100], depth=2) for n, p in enumerate(products)]
+    (tmp_path / "names.de.txt").write_text(TREE_DE, encoding="utf-8")
+    return save_queue(build_queue("withheld", model, products, served, full), tmp_path / "queue.json")

@@ -305,6 +305,8 @@ def _cmd_tune_thresholds(args: argparse.Namespace) -> int:
 
 
 def _cmd_review(args: argparse.Namespace) -> int:
+    if args.action == "stats":
+        return _review_stats(args)
     from prodcat.review.serve import open_session, serve
 
     queue_path = Path(args.queue_file) if args.queue_file else None
@@ -322,6 +324,16 @@ def _cmd_review(args: argparse.Namespace) -> int:
         raise ValueError("review needs --model (to build a queue) or --queue-file (a queue built before)")
     session = open_session(queue_path, args.log, args.reviewer, args.names, args.host, args.port)
     serve(session, args.host, args.port)
+    return 0
+
+
+def _review_stats(args: argparse.Namespace) -> int:
+    from prodcat.review.stats import format_stats, read_stats
+    from prodcat.taxonomy import load_taxonomy
+
+    taxonomy = load_taxonomy(args.taxonomy) if args.taxonomy else None
+    stats = read_stats(args.log, taxonomy, args.confidence)
+    print(json.dumps([s.to_json() for s in stats], indent=2) if args.json else format_stats(stats))
     return 0
 
 
@@ -460,6 +472,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_report)
     p = sub.add_parser("review", help="review predictions in a local web app: withheld products, an audit sample, "
                                       "label/model disagreements; decisions go to a review log")
+    p.add_argument("action", nargs="?", choices=["serve", "stats"], default="serve",
+                   help="serve (default): the review app; stats: audited precision from the log's audit decisions")
     p.add_argument("--model", help="a pushed model version or model base path (newest version) to build the queue with")
     p.add_argument("--queue", choices=["withheld", "audit", "disagreements"], default="withheld")
     p.add_argument("--products", nargs="+", metavar="PRODUCTS",
@@ -474,7 +488,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8765, help="port (default: %(default)s; 0: any free port)")
     p.add_argument("--weights", help="withheld: JSONL of {\"id\", \"weight\"} (traffic or catalogue value) per product")
     p.add_argument("--margin", type=float, default=0.05, help="audit: target margin of error per stratum (default: %(default)s)")
-    p.add_argument("--confidence", type=float, default=0.95, help="audit: confidence level of that margin (default: %(default)s)")
+    p.add_argument("--confidence", type=float, default=0.95,
+                   help="audit: confidence level of the margin, and of the intervals `stats` prints (default: %(default)s)")
+    p.add_argument("--json", action="store_true", help="stats: machine-readable JSON")
+    p.add_argument("--taxonomy", help="stats: the taxonomy, when a queue's model directory is gone")
     p.add_argument("--seed", type=int, default=0, help="audit: the sample's seed (default: %(default)s)")
     p.add_argument("--min-confidence", type=float, default=0.9,
                    help="disagreements: model confidence at the level leaving the label's path (default: %(default)s)")

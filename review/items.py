@@ -13,6 +13,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from prodcat.contract.signatures import ASSETS_EXTRA, TAXONOMY_ASSET
+from prodcat.taxonomy import Taxonomy
+
 QUEUES = ("withheld", "audit", "disagreements")
 
 
@@ -116,3 +119,11 @@ def load_queue(path: str | os.PathLike) -> Queue:
     if meta.queue not in QUEUES:
         raise QueueError(f"{path}: unknown queue {meta.queue!r} (expected one of {', '.join(QUEUES)})")
     return Queue(meta, items)
+
+
+def queue_taxonomy(model_dir: str) -> Taxonomy:
+    """The taxonomy a queue's model version ships (decisions are ids of it)."""
+    path = Path(model_dir) / ASSETS_EXTRA / TAXONOMY_ASSET
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: the queue's model taxonomy is gone (the queue names model {model_dir})")
+    return Taxonomy.from_file(path)

@@ -6,15 +6,13 @@ import getpass
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from werkzeug.serving import make_server
 
 from prodcat.review.app import Session, create_app
-from prodcat.review.items import load_queue
+from prodcat.review.items import load_queue, queue_taxonomy
 from prodcat.review.log import ReviewLog
 from prodcat.review.search import CategoryIndex
-from prodcat.taxonomy import Taxonomy
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -29,20 +27,11 @@ def open_session(queue_path: str | os.PathLike, log_path: str | os.PathLike, rev
                  names: Sequence[str | os.PathLike] = (), host: str = "127.0.0.1", port: int = 8765) -> Session:
     """A session over a saved queue; the taxonomy is the one the queue's model ships with."""
     queue = load_queue(queue_path)
-    taxonomy = _queue_taxonomy(queue.meta.model_dir)
+    taxonomy = queue_taxonomy(queue.meta.model_dir)
     log = ReviewLog(log_path)
     log.record_queue(queue.meta)
     return Session(queue, log, CategoryIndex.from_files(taxonomy, names), reviewer or getpass.getuser(),
                    allowed_hosts(host, port))
-
-
-def _queue_taxonomy(model_dir: str) -> Taxonomy:
-    from prodcat.contract.signatures import ASSETS_EXTRA, TAXONOMY_ASSET
-
-    path = Path(model_dir) / ASSETS_EXTRA / TAXONOMY_ASSET
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: the queue's model taxonomy is gone (the queue names model {model_dir})")
-    return Taxonomy.from_file(path)
 
 
 def serve(session: Session, host: str = "127.0.0.1", port: int = 8765) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -72,8 +73,9 @@ def server(review_queue: Path, tmp_path: Path) -> Iterator[Server]:
 
 
 def _on_item(driver: webdriver.Chrome, product_id: str) -> None:
-    WebDriverWait(driver, 30).until(lambda d: d.find_element(By.ID, "product").get_attribute("data-item-id")
-                                    == f"withheld:{product_id}")
+    # the page is being replaced while this looks: an element may go stale under it
+    WebDriverWait(driver, 30, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(
+        lambda d: d.find_element(By.ID, "product").get_attribute("data-item-id") == f"withheld:{product_id}")
 
 
 def _key(driver: webdriver.Chrome, key: str) -> None:

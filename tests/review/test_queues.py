@@ -7,7 +7,7 @@ from collections import Counter
 from prodcat.config import ThresholdConfig
 from prodcat.review.queues import audit_queue, config_floor, disagreement_queue, withheld_queue
 from prodcat.taxonomy import Taxonomy
-from tests.review.conftest import SENSITIVE, prediction, product
+from review_fixtures import SENSITIVE, prediction, product
 
 
 def test_withheld_holds_products_served_above_their_decoded_path_nearest_miss_first(tree: Taxonomy) -> None:

@@ -58,7 +58,7 @@ def test_stats_of_a_log_and_their_text(tree: Taxonomy, tmp_path) -> None:
 def test_prodcat_review_stats_prints_intervals_and_fails_in_one_line_on_a_missing_log(
         tree: Taxonomy, tmp_path, capsys: pytest.CaptureFixture) -> None:
     from prodcat.cli import main
-    from tests.review.conftest import fake_model
+    from review_fixtures import fake_model
 
     model = fake_model(tmp_path / "model")
     log = ReviewLog(tmp_path / "review.sqlite")

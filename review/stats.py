@@ -12,10 +12,11 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from prodcat.config import ConfigError
 from prodcat.review.items import QueueMeta, queue_taxonomy
 from prodcat.review.log import Decision, ReviewLog
 from prodcat.review.sampling import Estimate, stratified, wilson
@@ -104,6 +105,18 @@ def read_stats(log_path: str | os.PathLike, taxonomy: Taxonomy | None = None, co
         return log_stats(log, taxonomy_of, confidence)
     finally:
         log.close()
+
+
+def previous_audit(logs: Sequence[str | os.PathLike], taxonomy: Taxonomy) -> AuditStats:
+    """The audit of the newest audited model version in `logs`, for the Evaluator's audit gate.
+
+    No audited decision anywhere is a `ConfigError`: a gate that silently passed would hide it.
+    """
+    audited = [s for log in logs if Path(log).is_file() for s in read_stats(log, taxonomy) if s.precision.value is not None]
+    if not audited:
+        raise ConfigError(f"evaluation.audit_gate is on but no review log in review.logs ({', '.join(map(str, logs)) or 'none'}) "
+                          "holds audit decisions: audit a model first (prodcat review --queue audit), or turn the gate off")
+    return max(audited, key=lambda s: (int(s.model_version) if s.model_version.isdigit() else -1, s.model_version))
 
 
 def _interval(estimate: Estimate) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import socket
 import sys
 from collections.abc import Sequence
 
@@ -36,11 +37,12 @@ def open_session(queue_path: str | os.PathLike, log_path: str | os.PathLike, rev
 
 def serve(session: Session, host: str = "127.0.0.1", port: int = 8765) -> None:
     """Serves until interrupted; prints the address to open (port 0: a free one)."""
-    try:
-        server = make_server(host, port, create_app(session), threaded=False)
+    try:  # bound here, not by werkzeug, which exits the process when the port is taken
+        listening = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
     except OSError as err:  # port taken, address not on this machine
         raise ValueError(f"cannot listen on {host}:{port}: {err.strerror or err}") from None
-    port = server.server_port
+    server = make_server(host, port, create_app(session), threaded=False, fd=listening.fileno())
+    port = server.socket.getsockname()[1]
     session.allowed_hosts = allowed_hosts(host, port)
     shown = f"[{host}]" if ":" in host else host
     print(f"prodcat: reviewing {len(session.queue.items)} products of the {session.queue.meta.queue} queue "
@@ -50,4 +52,5 @@ def serve(session: Session, host: str = "127.0.0.1", port: int = 8765) -> None:
         server.serve_forever()
     finally:
         server.server_close()
+        listening.close()
         session.log.close()

@@ -26,7 +26,8 @@ def test_a_second_run_trains_on_reviewed_decisions(tmp_path: Path, google_taxono
     from prodcat.config import Config, DemoConfig, EvaluationConfig, ModelConfig, ThresholdConfig
     from prodcat.config.data import REVIEW_LOGS_PROPERTY
     from prodcat.pipeline import local_runner
-    from prodcat.reporting.mlmd import sqlite_connection_config
+    from prodcat.components import nodes
+    from prodcat.reporting.mlmd import execution_artifacts, node_executions, sqlite_connection_config
     from prodcat.reporting.summary import latest_run_summary
 
     # Small, and the category names out of decoding, so what the model serves is what it was taught.
@@ -69,7 +70,9 @@ def test_a_second_run_trains_on_reviewed_decisions(tmp_path: Path, google_taxono
     assert moved, "a corrected product's category changes from the data's to the reviewers'"
 
     store = metadata_store.MetadataStore(sqlite_connection_config(second.metadata_path))
-    examples = max(store.get_artifacts_by_type("Examples"), key=lambda a: a.id)
+    newest = node_executions(store, nodes.EXAMPLE_GEN)[0]
+    [examples] = execution_artifacts(store, newest.id, output=True)["examples"]
+    assert REVIEW_LOGS_PROPERTY in examples.custom_properties, dict(examples.custom_properties)
     provenance = json.loads(examples.custom_properties[REVIEW_LOGS_PROPERTY].string_value)
     assert provenance["logs"] == [{"path": str(log_path.resolve()), "sha256": sha256(log_path)}]
     assert provenance["overridden"] == len(relabelled)

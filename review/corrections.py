@@ -1,8 +1,10 @@
 """Reviewers' decisions as labelled products for the next run (`review.logs` in the config).
 
 The run's product files are rewritten, once per content, into a directory of JSONL files under
-the output: each product whose id a reviewer decided gets the reviewer's category instead of the
-data's label, and decided products the data lacks are added (the log keeps their whole record).
+the output: each product whose label conflicts with a reviewer's category gets the reviewer's
+(a label at or below the reviewer's category agrees with it, and is kept: accepting a served
+"Toys > Kites" says nothing against the data's "Toys > Kites > Stunt Kites"), and decided products
+the data lacks are added (the log keeps their whole record).
 The directory's name hashes the data and the logs, so TFX's cache never reuses Examples built
 from other decisions; a provenance file beside the products names each log and its SHA-256, and
 ExampleGen records it on the Examples artifact in ML Metadata.
@@ -87,9 +89,9 @@ def apply_reviews(data_root: str, files: Sequence[Path], logs: Sequence[str | os
         with (tmp / f"{file.stem}.jsonl").open("w", encoding="utf-8") as handle:
             for product in iter_products(file, [], options=options, extra_readers=readers):
                 decision = decisions.get(product.id)
-                if decision is not None:
-                    before = taxonomy.resolve(product.category) if product.category else None
-                    overridden += before is None or before.id != decision.category_id
+                before = taxonomy.resolve(product.category) if product.category else None
+                if decision is not None and (before is None or not taxonomy.is_under(before.id, decision.category_id)):
+                    overridden += 1
                     product.category = decision.category_id
                 seen.add(product.id)
                 handle.write(json.dumps(product.to_json_dict(), ensure_ascii=False) + "\n")

@@ -96,8 +96,9 @@ REVIEW_LOGS_PROPERTY = "review_logs"
 class ReviewConfig(Section):
     """Decisions of human reviewers (`prodcat review`) the run learns from and reports.
 
-    Each decision with a category becomes a labelled product: it overrides the data's label of the
-    same product id, and adds the product when the data lacks it (the review log keeps the whole
+    Each decision with a category becomes a labelled product: it overrides a conflicting label of
+    the same product id (one not at or below the reviewer's category), and adds the product when
+    the data lacks it (the review log keeps the whole
     record). Which logs, with their content hashes, is recorded on the Examples artifact in ML
     Metadata. The logs' audits (`prodcat review stats`) are shown in the run report, and
     `evaluation.min_audited_precision` can gate on them.

@@ -39,11 +39,12 @@ def test_reviewed_labels_override_the_data_and_add_missing_products(tree: Taxono
     data = _data(tmp_path)
     first = _log(tmp_path / "a.sqlite", ("p1", "4", "2026-12-01T10:00:00+00:00"), ("p2", None, "2026-12-01T10:01:00+00:00"),
                  ("new", "6", "2026-12-01T10:02:00+00:00"))
-    second = _log(tmp_path / "b.sqlite", ("p1", "2", "2026-12-02T09:00:00+00:00"))  # later: wins
+    second = _log(tmp_path / "b.sqlite", ("p1", "5", "2026-12-02T09:00:00+00:00"),  # later: wins
+                  ("p3", "2", "2026-12-02T09:00:00+00:00"))  # an ancestor of p3's label: agrees with it
     out = apply_reviews(str(data.parent), [data], [first, second], tree, tmp_path / "reviewed", DEFAULT_READ_OPTIONS)
     root = Path(out.data_root)
     products = {p.id: p for f in sorted(root.glob("*.jsonl")) for p in iter_products(f)}
-    assert {pid: p.category for pid, p in products.items()} == {"p1": "2", "p2": "6", "p3": "Toys > Kites > Box Kites",
+    assert {pid: p.category for pid, p in products.items()} == {"p1": "5", "p2": "6", "p3": "Toys > Kites > Box Kites",
                                                                  "new": "6"}
     assert products["p1"].title == "stunt kite"  # the data's record, relabelled
     assert products["new"].shop == "New Shop" and (root / REVIEWED_FILE).is_file()
@@ -53,7 +54,7 @@ def test_reviewed_labels_override_the_data_and_add_missing_products(tree: Taxono
                                   {"path": str(second.resolve()), "sha256": sha256(second)}]
     assert apply_reviews(str(data.parent), [data], [first, second], tree, tmp_path / "reviewed",
                          DEFAULT_READ_OPTIONS).data_root == out.data_root  # reused: same data, same logs
-    _log(second, ("p3", "3", "2026-12-03T09:00:00+00:00"))
+    _log(first, ("p3", "3", "2026-12-03T09:00:00+00:00"))  # later, Stunt not Box Kites: a conflict
     changed = apply_reviews(str(data.parent), [data], [first, second], tree, tmp_path / "reviewed", DEFAULT_READ_OPTIONS)
     assert changed.data_root != out.data_root and changed.overridden == 2
 

@@ -137,3 +137,14 @@ def test_a_server_killed_mid_session_loses_nothing(browser: webdriver.Chrome, se
         assert _decisions(log) == [("p5", "accept", "3"), ("p4", "cannot_tell", None), ("p3", "accept", "3")]
     finally:
         again.kill()
+
+
+def test_a_page_of_another_origin_cannot_post_decisions(browser: webdriver.Chrome, server: Server, tmp_path: Path) -> None:
+    forged = (f"<form method='post' action='{server.url}decide'><input name='item_id' value='withheld:p5'>"
+              "<input name='verdict' value='accept'><input name='category_id' value='3'>"
+              "<input name='request_id' value='forged-request-1'><input name='csrf_token' value='guess'></form>"
+              "<script>document.forms[0].submit()</script>")
+    browser.get("data:text/html," + forged)
+    WebDriverWait(browser, 30).until(lambda d: "refused" in d.find_element(By.TAG_NAME, "body").text)
+    assert browser.find_element(By.TAG_NAME, "body").text.strip() == "cross-origin request from 'null' refused"
+    assert _decisions(tmp_path / "review.sqlite") == []

@@ -69,6 +69,15 @@ def create_app(session: Session) -> Flask:
         if not secrets.compare_digest(request.form.get("csrf_token", ""), session.csrf_token):
             _fail(403, "missing or wrong CSRF token; reload the review page")
 
+    @app.after_request
+    def _locked_down(response: Response) -> Response:
+        # its own scripts and styles only, images inline; no framing (no clickjacking of the keys)
+        response.headers["Content-Security-Policy"] = ("default-src 'self'; img-src 'self' data:; "
+                                                       "frame-ancestors 'none'; form-action 'self'")
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
     @app.errorhandler(HTTPException)
     def _one_line(error: HTTPException) -> Response:
         if error.response is not None:

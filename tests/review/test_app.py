@@ -49,6 +49,12 @@ def test_the_first_page_is_the_queue_head_and_a_decision_moves_on(client: FlaskC
     assert client.get("/?after=0", base_url=f"http://{HOST}").headers["Location"] == f"/item/{session.queue.items[1].item_id}"
 
 
+def test_pages_may_not_be_framed_nor_load_anything_foreign(client: FlaskClient, session) -> None:
+    response = client.get(f"/item/{session.queue.items[0].item_id}", base_url=f"http://{HOST}")
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+    assert response.headers["X-Frame-Options"] == "DENY"
+
+
 def test_search_finds_categories_in_any_language_given(client: FlaskClient) -> None:
     found = client.get("/search?q=lenkdrachen", base_url=f"http://{HOST}").get_json()
     assert [(m["category_id"], m["path"]) for m in found] == [("3", "Toys > Kites > Stunt Kites")]

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from prodcat.review.build import predict, read_products, served_model
+from prodcat.review.build import predict, prepare_queue, read_products, served_model
 from prodcat.review.corrections import sha256
+from prodcat.review.items import load_queue
 from prodcat.review.log import Decision, ReviewLog, now
 
 pytestmark = pytest.mark.e2e
@@ -23,12 +24,14 @@ def _under(taxonomy, category_id: str | None, root: str) -> bool:
 def test_a_second_run_trains_on_reviewed_decisions(tmp_path: Path, google_taxonomy_path: Path) -> None:
     from ml_metadata.metadata_store import metadata_store
 
+    from prodcat.components import nodes
     from prodcat.config import Config, DemoConfig, EvaluationConfig, ModelConfig, ThresholdConfig
     from prodcat.config.data import REVIEW_LOGS_PROPERTY
     from prodcat.pipeline import local_runner
-    from prodcat.components import nodes
+    from prodcat.reporting.lineage import format_lineage, trace_pushed_model
     from prodcat.reporting.mlmd import execution_artifacts, node_executions, sqlite_connection_config
     from prodcat.reporting.summary import latest_run_summary
+    from prodcat.reporting.tuning import find_run_artifacts
 
     # Small, and the category names out of decoding, so what the model serves is what it was taught.
     config = Config(output_dir=str(tmp_path / "run"), taxonomy=str(google_taxonomy_path),
@@ -46,6 +49,15 @@ def test_a_second_run_trains_on_reviewed_decisions(tmp_path: Path, google_taxono
     relabelled = [p for p in products if p.category == source]
 
     model = served_model(config.serving_base)
+    # the queues of the pushed model over the run's eval split, as `prodcat review --model` builds them
+    eval_files = find_run_artifacts(config.output_dir).eval_files
+    for queue in ("withheld", "audit", "disagreements"):
+        path, built = prepare_queue(queue, config.serving_base, eval_files, tmp_path / "review", margin=0.2)
+        assert built and load_queue(path).meta.products == sum(1 for _ in read_products(eval_files))
+    audit = load_queue(tmp_path / "review" / f"audit-{model.version}.json")
+    assert audit.items and sum(audit.meta.sampled.values()) == len(audit.items)
+    assert prepare_queue("audit", config.serving_base, eval_files, tmp_path / "review") == (path.with_name(
+        f"audit-{model.version}.json"), False)  # kept: a restarted session sees the same sample
     _, before = predict(model, relabelled)
     assert sum(_under(taxonomy, f.category_id, source) for f in before) > 0.8 * len(relabelled)
 
@@ -76,3 +88,5 @@ def test_a_second_run_trains_on_reviewed_decisions(tmp_path: Path, google_taxono
     provenance = json.loads(examples.custom_properties[REVIEW_LOGS_PROPERTY].string_value)
     assert provenance["logs"] == [{"path": str(log_path.resolve()), "sha256": sha256(log_path)}]
     assert provenance["overridden"] == len(relabelled)
+    lineage = format_lineage(trace_pushed_model(sqlite_connection_config(second.metadata_path), newer.version))
+    assert f"reviewed labels: {len(relabelled)} ({len(relabelled)} relabelled, 0 added) from {log_path.resolve()}" in lineage

@@ -475,7 +475,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", nargs="?", choices=["serve", "stats"], default="serve",
                    help="serve (default): the review app; stats: audited precision from the log's audit decisions")
     p.add_argument("--model", help="a pushed model version or model base path (newest version) to build the queue with")
-    p.add_argument("--queue", choices=["withheld", "audit", "disagreements"], default="withheld")
+    p.add_argument("--queue", choices=["withheld", "audit", "disagreements"], default="withheld",
+                   help="withheld: served above the decoded path; audit: a stratified random sample of served "
+                        "predictions; disagreements: confident model against the data's label (default: %(default)s)")
     p.add_argument("--products", nargs="+", metavar="PRODUCTS",
                    help="product files or directories to review (default: the eval split of the run that pushed --model)")
     p.add_argument("--queue-file", help="serve a queue built before (no model needed)")

@@ -4,10 +4,10 @@ The run's product files are rewritten, once per content, into a directory of JSO
 the output: each product whose label conflicts with a reviewer's category gets the reviewer's
 (a label at or below the reviewer's category agrees with it, and is kept: accepting a served
 "Toys > Kites" says nothing against the data's "Toys > Kites > Stunt Kites"), and decided products
-the data lacks are added (the log keeps their whole record).
-The directory's name hashes the data and the logs, so TFX's cache never reuses Examples built
-from other decisions; a provenance file beside the products names each log and its SHA-256, and
-ExampleGen records it on the Examples artifact in ML Metadata.
+the data lacks are added (the log keeps their whole record). The directory's name hashes the data
+and the logs, so TFX's cache never reuses Examples built from other decisions; a provenance file
+beside the products names each log and the SHA-256 of its decisions, and ExampleGen records it on
+the Examples artifact in ML Metadata.
 """
 
 from __future__ import annotations
@@ -39,11 +39,13 @@ class Corrected:
     provenance: dict
 
 
-def sha256(path: str | os.PathLike) -> str:
+def log_digest(path: str | os.PathLike) -> str:
+    """SHA-256 of a review log's decisions (in the order they were made), not of the file's bytes:
+    SQLite's page layout and write-ahead file change without the decisions changing."""
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+    for decision in read_log(path):
+        digest.update(json.dumps(dataclasses.asdict(decision), sort_keys=True, ensure_ascii=False).encode("utf-8"))
+        digest.update(b"\n")
     return digest.hexdigest()
 
 
@@ -68,7 +70,7 @@ def apply_reviews(data_root: str, files: Sequence[Path], logs: Sequence[str | os
     """Writes the products of `files` with reviewed labels (and the reviewed products they lack, into
     `reviewed.jsonl`) under `out_base/<hash>/`, each file as JSONL with its stem; reuses an earlier copy.
     Records the data's readers reject are left out here; the run's preflight has judged them already."""
-    log_hashes = [{"path": str(Path(log).resolve()), "sha256": sha256(log)} for log in logs]
+    log_hashes = [{"path": str(Path(log).resolve()), "sha256": log_digest(log)} for log in logs]
     key = hashlib.sha256(json.dumps([[str(f), f.stat().st_size, f.stat().st_mtime_ns] for f in files] + log_hashes,
                                     sort_keys=True).encode()).hexdigest()[:16]
     out = out_base / key

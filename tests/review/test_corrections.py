@@ -10,7 +10,7 @@ import pytest
 
 from prodcat.records import DEFAULT_READ_OPTIONS, RecordError
 from prodcat.readers import iter_products
-from prodcat.review.corrections import REVIEWED_FILE, apply_reviews, sha256
+from prodcat.review.corrections import REVIEWED_FILE, apply_reviews, log_digest
 from prodcat.review.log import Decision, ReviewLog
 from prodcat.taxonomy import Taxonomy
 from prodcat.config.data import REVIEW_PROVENANCE_FILE
@@ -50,8 +50,8 @@ def test_reviewed_labels_override_the_data_and_add_missing_products(tree: Taxono
     assert products["new"].shop == "New Shop" and (root / REVIEWED_FILE).is_file()
     assert (out.overridden, out.added) == (1, 1)
     provenance = json.loads((root / REVIEW_PROVENANCE_FILE).read_text())
-    assert provenance["logs"] == [{"path": str(first.resolve()), "sha256": sha256(first)},
-                                  {"path": str(second.resolve()), "sha256": sha256(second)}]
+    assert provenance["logs"] == [{"path": str(first.resolve()), "sha256": log_digest(first)},
+                                  {"path": str(second.resolve()), "sha256": log_digest(second)}]
     assert apply_reviews(str(data.parent), [data], [first, second], tree, tmp_path / "reviewed",
                          DEFAULT_READ_OPTIONS).data_root == out.data_root  # reused: same data, same logs
     _log(first, ("p3", "3", "2026-12-03T09:00:00+00:00"))  # later, Stunt not Box Kites: a conflict
@@ -63,3 +63,16 @@ def test_a_reviewed_category_the_taxonomy_lacks_is_a_one_line_error(tree: Taxono
     log = _log(tmp_path / "a.sqlite", ("p1", "999", "2026-12-01T10:00:00+00:00"))
     with pytest.raises(RecordError, match="category '999' of reviewed product 'p1' is not in the run's taxonomy"):
         apply_reviews(str(tmp_path), [_data(tmp_path)], [log], tree, tmp_path / "reviewed", DEFAULT_READ_OPTIONS)
+
+
+def test_a_logs_digest_is_of_its_decisions_not_of_its_file(tmp_path: Path) -> None:
+    import sqlite3
+
+    log = _log(tmp_path / "a.sqlite", ("p1", "4", "2026-12-01T10:00:00+00:00"))
+    before = log_digest(log)
+    db = sqlite3.connect(log)
+    db.execute("VACUUM")  # rewrites the file, decisions unchanged
+    db.close()
+    assert log_digest(log) == before
+    _log(log, ("p2", "6", "2026-12-01T11:00:00+00:00"))
+    assert log_digest(log) != before

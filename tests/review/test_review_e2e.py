@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from prodcat.review.build import predict, prepare_queue, read_products, served_model
-from prodcat.review.corrections import sha256
+from prodcat.review.corrections import log_digest
 from prodcat.review.items import load_queue
 from prodcat.review.log import Decision, ReviewLog, now
 
@@ -86,7 +86,7 @@ def test_a_second_run_trains_on_reviewed_decisions(tmp_path: Path, google_taxono
     [examples] = execution_artifacts(store, newest.id, output=True)["examples"]
     assert REVIEW_LOGS_PROPERTY in examples.custom_properties, dict(examples.custom_properties)
     provenance = json.loads(examples.custom_properties[REVIEW_LOGS_PROPERTY].string_value)
-    assert provenance["logs"] == [{"path": str(log_path.resolve()), "sha256": sha256(log_path)}]
+    assert provenance["logs"] == [{"path": str(log_path.resolve()), "sha256": log_digest(log_path)}]
     assert provenance["overridden"] == len(relabelled)
     lineage = format_lineage(trace_pushed_model(sqlite_connection_config(second.metadata_path), newer.version))
     assert f"reviewed labels: {len(relabelled)} ({len(relabelled)} relabelled, 0 added) from {log_path.resolve()}" in lineage

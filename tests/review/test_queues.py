@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
+
+import pytest
 
 from prodcat.config import ThresholdConfig
+from prodcat.records import RecordError
+from prodcat.review.build import read_weights
 from prodcat.review.queues import audit_queue, config_floor, disagreement_queue, withheld_queue
 from prodcat.taxonomy import Taxonomy
 from review_fixtures import SENSITIVE, prediction, product
@@ -69,3 +74,15 @@ def test_disagreements_are_confident_departures_from_the_label(tree: Taxonomy) -
     assert [i.product_id for i in items] == ["noise"]
     assert items[0].label_id == "6" and items[0].priority == 0.97
     assert items[0].candidates[-1].category_id == "6" and items[0].candidates[-1].source == "label"
+
+
+def test_weights_file_errors_name_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "weights.jsonl"
+    path.write_text('{"id": "a", "weight": 2.5}\n\n{"id": "b", "weight": -1}\n', encoding="utf-8")
+    with pytest.raises(RecordError, match=r"weights.jsonl:3: field .weight. a weight must be >= 0, got -1.0"):
+        read_weights(path)
+    path.write_text('{"id": "a", "weight": 2.5}\n{"id": "b"}\n', encoding="utf-8")
+    with pytest.raises(RecordError, match=r"weights.jsonl:2: field .weight. expected"):
+        read_weights(path)
+    path.write_text('{"id": "a", "weight": 2.5}\n', encoding="utf-8")
+    assert read_weights(path) == {"a": 2.5}

@@ -76,3 +76,12 @@ def test_a_logs_digest_is_of_its_decisions_not_of_its_file(tmp_path: Path) -> No
     assert log_digest(log) == before
     _log(log, ("p2", "6", "2026-12-01T11:00:00+00:00"))
     assert log_digest(log) != before
+
+
+def test_review_logs_in_a_config_file_are_relative_to_it(tmp_path: Path) -> None:
+    from prodcat.config import load_config
+
+    (tmp_path / "configs").mkdir()
+    path = tmp_path / "configs" / "reviewed.yaml"
+    path.write_text("review:\n  logs: [../review/review.sqlite, /abs/log.sqlite]\n", encoding="utf-8")
+    assert load_config(path).review.logs == (str(tmp_path / "review" / "review.sqlite"), "/abs/log.sqlite")

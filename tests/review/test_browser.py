@@ -96,8 +96,9 @@ def test_a_review_session_in_the_browser(browser: webdriver.Chrome, server: Serv
     _key(browser, "1")  # accept the decoded path
     _on_item(browser, "p4")
     _key(browser, "/")
-    browser.switch_to.active_element.send_keys("kastendrachen", Keys.ENTER)  # German names, same ids
+    browser.switch_to.active_element.send_keys("kastendrachen")  # German names, same ids; results as you type
     WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#results button"))
+    browser.switch_to.active_element.send_keys(Keys.ARROW_DOWN)
     assert browser.switch_to.active_element.text.startswith("Toys > Kites > Box Kites")
     browser.switch_to.active_element.send_keys(Keys.ENTER)  # the focused first result
     _on_item(browser, "p3")
@@ -132,9 +133,13 @@ def test_a_server_killed_mid_session_loses_nothing(browser: webdriver.Chrome, se
     try:
         browser.get(again.url)
         _on_item(browser, "p3")  # the session resumes at the first undecided product
-        _key(browser, "1")
+        _key(browser, "/")
+        browser.switch_to.active_element.send_keys("stunt", Keys.ENTER)  # the search without waiting: a page load
+        WebDriverWait(browser, 30).until(lambda d: "q=stunt" in d.current_url)
+        assert browser.switch_to.active_element.text.startswith("Toys > Kites > Stunt Kites")
+        browser.switch_to.active_element.send_keys(Keys.ENTER)
         _on_item(browser, "p2")
-        assert _decisions(log) == [("p5", "accept", "3"), ("p4", "cannot_tell", None), ("p3", "accept", "3")]
+        assert _decisions(log) == [("p5", "accept", "3"), ("p4", "cannot_tell", None), ("p3", "correct", "3")]
     finally:
         again.kill()
 

@@ -95,3 +95,11 @@ def test_a_second_decision_for_a_decided_product_is_a_conflict(client: FlaskClie
         response = _post(client, form | {"item_id": item.item_id, "verdict": "accept", "category_id": category})
         assert response.status_code == expected
     assert [d.category_id for d in ReviewLog(session.log.path).decisions()] == ["3"]
+
+
+def test_when_every_product_is_decided_the_queue_says_so(client: FlaskClient, session) -> None:
+    for item in session.queue.items:
+        form = _form(client, item.item_id) | {"item_id": item.item_id, "verdict": "cannot_tell"}
+        assert _post(client, form).status_code == 303
+    page = client.get("/", base_url=f"http://{HOST}").get_data(as_text=True)
+    assert "Every product of this queue is decided (5 decisions)" in page

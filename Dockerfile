@@ -46,6 +46,7 @@ COPY trainer/ trainer/
 COPY serving/ serving/
 COPY kubeflow/ kubeflow/
 COPY reporting/ reporting/
+COPY review/ review/
 COPY benchmarks/ benchmarks/
 RUN uv pip install --no-cache --no-deps . \
  && python -c "import prodcat.pipeline.pipeline, prodcat.trainer.run, prodcat.components.product_example_gen"

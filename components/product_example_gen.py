@@ -2,7 +2,8 @@
 
 It reads products with `prodcat.records` (the same readers the CLI and importers use), resolves
 each label to a taxonomy id, normalises images, drops later records that repeat an id, and emits
-tf.Examples. Every bad record is written, with its file, line, field and id, to
+tf.Examples. When reviewers relabelled the products (`review.logs`), the review logs that did it
+are recorded on the Examples artifact (custom property `review_logs`). Every bad record is written, with its file, line, field and id, to
 `Rejects/<split>-rejects.jsonl` inside the Examples artifact; then `ingest.on_bad_record` decides:
 `quarantine` keeps the good records as the output, `fail` fails the component naming the first bad
 record and leaves no output behind. Products kept without their image (`ingest.on_bad_image:
@@ -31,6 +32,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 
 from prodcat import features as F
+from prodcat.config.data import REVIEW_LOGS_PROPERTY, REVIEW_PROVENANCE_FILE
 from prodcat.contract.examples import TFRECORD_READERS, product_to_example
 from prodcat.images import ImageError, normalize_image
 from prodcat.module_config import ModuleConfig
@@ -217,6 +219,13 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         examples_uri = artifact_utils.get_single_uri(output_dict[standard_component_specs.EXAMPLES_KEY])
         self._examples_uri = examples_uri
         super().Do(input_dict, output_dict, exec_properties)
+        provenance = os.path.join(exec_properties[standard_component_specs.INPUT_BASE_KEY], REVIEW_PROVENANCE_FILE)
+        if fileio.exists(provenance):
+            with fileio.open(provenance, "r") as handle:
+                text = handle.read()
+            [examples] = output_dict[standard_component_specs.EXAMPLES_KEY]
+            examples.set_string_custom_property(
+                REVIEW_LOGS_PROPERTY, text.decode("utf-8") if isinstance(text, bytes) else text)
         config = ModuleConfig.from_custom_config(read_custom_config(exec_properties)).config
         if config.ingest.on_bad_record == "fail":
             rejects = read_rejects(examples_uri)

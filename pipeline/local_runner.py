@@ -77,6 +77,22 @@ def resolve_data(config: Config, taxonomy: Taxonomy) -> tuple[str, str]:
     return str(data.parent), data.name
 
 
+def with_reviews(config: Config, taxonomy: Taxonomy, data_root: str, pattern: str) -> tuple[str, str]:
+    """The products relabelled by the decisions in `review.logs` (see prodcat.review.corrections)."""
+    from prodcat.readers import input_files
+    from prodcat.review.corrections import apply_reviews, data_files
+
+    if config.split.method == "files":
+        raise ConfigError("review.logs: reviewed labels need split.method hash or shop (the files split keeps "
+                          "the data's own train/eval files)")
+    files = data_files(data_root, [pattern]) or input_files(data_root)
+    corrected = apply_reviews(data_root, files, config.review.logs, taxonomy, config.output_path / "reviewed_data",
+                              config.ingest.read_options())
+    _LOG.info("reviewed labels from %d review log(s): %d products relabelled, %d added (%s)",
+              len(config.review.logs), corrected.overridden, corrected.added, corrected.data_root)
+    return corrected.data_root, corrected.pattern
+
+
 def _demo_key(synth: object) -> str:
     import hashlib
 
@@ -88,6 +104,9 @@ def prepare(config: Config) -> PreparedRun:
     taxonomy = load_taxonomy(config.taxonomy)
     data_root, pattern = resolve_data(config, taxonomy)
     checked = preflight(config, taxonomy, data_root, pattern)  # a bad input writes nothing in the output directory
+    if config.review.logs:
+        data_root, pattern = with_reviews(config, taxonomy, data_root, pattern)
+        checked = preflight(config, taxonomy, data_root, pattern)
     config.output_path.mkdir(parents=True, exist_ok=True)
     inputs = PipelineInputs(data_root, pattern, stage_taxonomy(taxonomy, config.output_path))
     if config.image.mode == "auto":

@@ -109,6 +109,15 @@ def eval_config(config: Config, taxonomy_path: str) -> tfma.EvalConfig:
         # category is right (the true category lies in the same sensitive subtree).
         gate("sensitive_predicted_precision", tfma.MetricThreshold(
             value_threshold=tfma.GenericValueThreshold(lower_bound={"value": gates.min_sensitive_predicted_precision})))
+    if gates.audit_gate:
+        # Reviewers measured the previous model's precision on served products; the new model must
+        # not look worse on the eval split (the offline figure counts partly right paths, so this is lenient).
+        from prodcat.review.stats import previous_audit
+        from prodcat.taxonomy import Taxonomy
+
+        audit = previous_audit(config.review.logs, Taxonomy.from_file(taxonomy_path))
+        gate("hierarchical_precision", tfma.MetricThreshold(value_threshold=tfma.GenericValueThreshold(
+            lower_bound={"value": max(audit.precision.value - gates.audit_tolerance, 0.0)})))
     slices = [tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[key]) for key in (
         F.SLICE_LEVEL1, F.SLICE_SENSITIVE, F.LANGUAGE, F.SHOP)]
     return tfma.EvalConfig(

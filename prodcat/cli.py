@@ -304,6 +304,47 @@ def _cmd_tune_thresholds(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_review(args: argparse.Namespace) -> int:
+    if args.action == "stats":
+        return _review_stats(args)
+    from prodcat.review.serve import open_session, serve
+
+    queue_path = Path(args.queue_file) if args.queue_file else None
+    if args.model:
+        from prodcat.review.build import prepare_queue
+
+        products = args.products or _eval_split_of(args.model)
+        print(f"prodcat: building the {args.queue} queue of {args.model} from {len(products)} product file(s) "
+              "(loading TensorFlow and the model takes a while) ...", file=sys.stderr, flush=True)
+        queue_path, built = prepare_queue(args.queue, args.model, products, Path(args.log).parent, weights=args.weights,
+                                          margin=args.margin, confidence=args.confidence, seed=args.seed,
+                                          min_confidence=args.min_confidence)
+        print(f"prodcat: {'built' if built else 'reusing'} queue {queue_path}", file=sys.stderr, flush=True)
+    elif queue_path is None:
+        raise ValueError("review needs --model (to build a queue) or --queue-file (a queue built before)")
+    session = open_session(queue_path, args.log, args.reviewer, args.names, args.host, args.port)
+    serve(session, args.host, args.port)
+    return 0
+
+
+def _review_stats(args: argparse.Namespace) -> int:
+    from prodcat.review.stats import format_stats, read_stats
+    from prodcat.taxonomy import load_taxonomy
+
+    taxonomy = load_taxonomy(args.taxonomy) if args.taxonomy else None
+    stats = read_stats(args.log, taxonomy, args.confidence)
+    print(json.dumps([s.to_json() for s in stats], indent=2) if args.json else format_stats(stats))
+    return 0
+
+
+def _eval_split_of(model: str) -> list[str]:
+    """The eval split of the run that pushed `model` (its shipped config names the run's output)."""
+    from prodcat.reporting.tuning import find_run_artifacts
+    from prodcat.review.build import served_model
+
+    return find_run_artifacts(served_model(model).config.output_dir).eval_files
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="prodcat", description="Hierarchical product categorization (TFX).")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -429,6 +470,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", help="a pipeline run id (default: the newest run)")
     p.add_argument("--verbose", action="store_true", help="show TFX, Beam and TensorFlow logs")
     p.set_defaults(func=_cmd_report)
+    p = sub.add_parser("review", help="review predictions in a local web app: withheld products, an audit sample, "
+                                      "label/model disagreements; decisions go to a review log")
+    p.add_argument("action", nargs="?", choices=["serve", "stats"], default="serve",
+                   help="serve (default): the review app; stats: audited precision from the log's audit decisions")
+    p.add_argument("--model", help="a pushed model version or model base path (newest version) to build the queue with")
+    p.add_argument("--queue", choices=["withheld", "audit", "disagreements"], default="withheld",
+                   help="withheld: served above the decoded path; audit: a stratified random sample of served "
+                        "predictions; disagreements: confident model against the data's label (default: %(default)s)")
+    p.add_argument("--products", nargs="+", metavar="PRODUCTS",
+                   help="product files or directories to review (default: the eval split of the run that pushed --model)")
+    p.add_argument("--queue-file", help="serve a queue built before (no model needed)")
+    p.add_argument("--log", default="outputs/review/review.sqlite",
+                   help="the review log (SQLite; its directory also keeps the queues built; default: %(default)s)")
+    p.add_argument("--reviewer", help="name recorded with each decision (default: the user name)")
+    p.add_argument("--names", nargs="+", default=[], metavar="TAXONOMY",
+                   help="taxonomy files with the same ids in other languages, searchable too (e.g. Google's pt-BR file)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s, this machine only)")
+    p.add_argument("--port", type=int, default=8765, help="port (default: %(default)s; 0: any free port)")
+    p.add_argument("--weights", help="withheld: JSONL of {\"id\", \"weight\"} (traffic or catalogue value) per product")
+    p.add_argument("--margin", type=float, default=0.05, help="audit: target margin of error per stratum (default: %(default)s)")
+    p.add_argument("--confidence", type=float, default=0.95,
+                   help="audit: confidence level of the margin, and of the intervals `stats` prints (default: %(default)s)")
+    p.add_argument("--json", action="store_true", help="stats: machine-readable JSON")
+    p.add_argument("--taxonomy", help="stats: the taxonomy, when a queue's model directory is gone")
+    p.add_argument("--seed", type=int, default=0, help="audit: the sample's seed (default: %(default)s)")
+    p.add_argument("--min-confidence", type=float, default=0.9,
+                   help="disagreements: model confidence at the level leaving the label's path (default: %(default)s)")
+    p.set_defaults(func=_cmd_review)
+
     p = sub.add_parser("tune-thresholds", help="choose per-level thresholds for a target hierarchical precision "
                                                "on a finished run's eval split")
     p.add_argument("--run", required=True, metavar="OUTPUT_DIR", help="the run's output directory (holding metadata.sqlite)")

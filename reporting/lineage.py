@@ -23,6 +23,7 @@ from typing import Any
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+from prodcat.config.data import REVIEW_LOGS_PROPERTY
 from prodcat.reporting.artifacts import (
     anomalies_by_split, evaluation_metrics, is_blessed, split_counts, validation_failures,
 )
@@ -154,7 +155,8 @@ def trace_pushed_model(connection: metadata_store_pb2.ConnectionConfig, pushed: 
         step.details.update({"data": input_data(example_gen), "span": prop(examples, "span"),
                              "version": prop(examples, "version"),
                              "input_fingerprint": prop(examples, "input_fingerprint"),
-                             "splits": json.loads(prop(examples, "split_names") or "[]")})
+                             "splits": json.loads(prop(examples, "split_names") or "[]"),
+                             "review_logs": json.loads(prop(examples, REVIEW_LOGS_PROPERTY) or "null")})
         lineage.steps.append(step)
     if schema is not None:
         schema_gen, step = _step(view, "schema", schema)
@@ -347,6 +349,11 @@ def format_lineage(lineage: Lineage) -> str:
             counts = d.get("split_counts") or {}
             if counts:
                 lines.append("      splits: " + "  ".join(f"{k} {v}" for k, v in counts.items()))
+            reviews = d.get("review_logs")
+            if reviews:
+                lines.append(f"      reviewed labels: {reviews['labels']} ({reviews['overridden']} relabelled, "
+                             f"{reviews['added']} added) from " + ", ".join(
+                                 f"{log['path']} (sha256 {log['sha256'][:12]})" for log in reviews["logs"]))
         elif step.role == "schema" and d.get("schema_file"):
             lines.append(f"      imported from {d['schema_file']}")
         elif step.role == "statistics":

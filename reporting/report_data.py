@@ -4,9 +4,16 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 from prodcat.config import Config
+from prodcat.review.stats import AuditStats, read_stats
 from prodcat.taxonomy import Taxonomy
+
+
+def audits(config: Config, taxonomy: Taxonomy) -> list[AuditStats]:
+    """The audits in the run's review logs (`review.logs`); a log moved away since is left out."""
+    return [stats for log in config.review.logs if Path(log).is_file() for stats in read_stats(log, taxonomy)]
 
 
 def synthetic_data_note(config: Config) -> str:
@@ -92,3 +99,4 @@ class ReportData:
     floors: tuple[float, ...] = ()    # the served model's per-level confidence floors
     generated_at: str = ""
     data_note: str = ""               # what the training data was, when a reader could mistake it (the demo)
+    audits: list[AuditStats] = dataclasses.field(default_factory=list)  # reviewers' audits (`review.logs`)

@@ -17,11 +17,12 @@ from markupsafe import Markup
 from prodcat import features as F
 from prodcat.reporting import report_analysis as analysis
 from prodcat.reporting.report_data import GateVerdict, ReportData, SliceMetrics
+from prodcat.review.sampling import Estimate
 from prodcat.taxonomy import Taxonomy
 
 TEMPLATE = "report.html.j2"
 # (anchor, title) of the page's sections, in order.
-SECTIONS = (("gates", "Gates"), ("precision-coverage", "Precision–coverage"), ("slices", "Slices"),
+SECTIONS = (("gates", "Gates"), ("audit", "Audited precision"), ("precision-coverage", "Precision–coverage"), ("slices", "Slices"),
             ("confusion", "Level-1 confusion"), ("worst-categories", "Worst categories"),
             ("mistakes", "Example mistakes"))
 WORST_CATEGORIES = 10
@@ -126,6 +127,13 @@ def verdict_css(verdict: str) -> str:
     return {"pass": "pass", "fail": "fail"}.get(verdict, "na")
 
 
+def audit_interval(estimate: Estimate | None) -> str:
+    """An audited figure as `0.912 [0.871, 0.941] n=120`; blank when nothing was judged."""
+    if estimate is None or estimate.value is None:
+        return ""
+    return f"{estimate.value:.3f} [{estimate.low:.3f}, {estimate.high:.3f}] n={estimate.n}"
+
+
 def num(value: float | None, digits: int = 3) -> str:
     """A figure as shown: rounded, "–" when there is none."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -150,4 +158,5 @@ def _environment() -> Environment:
                               autoescape=select_autoescape(("html", "html.j2")), finalize=_escape,
                               undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     environment.filters.update(num=num, verdict_css=verdict_css, repr=repr)
+    environment.globals.update(audit_interval=audit_interval)
     return environment

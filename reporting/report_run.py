@@ -17,7 +17,7 @@ from tfx.utils import path_utils
 from prodcat import features as F
 from prodcat.components import nodes
 from prodcat.reporting.mlmd import open_store, split_files, sqlite_connection_config
-from prodcat.reporting.report_data import EvalRecord, NoEvaluationError, ReportData, synthetic_data_note
+from prodcat.reporting.report_data import EvalRecord, NoEvaluationError, ReportData, audits, synthetic_data_note
 from prodcat.reporting.report_evaluation import load_gates, load_slices
 from prodcat.reporting.summary import RunSummary, latest_run_summary
 from prodcat.reporting.tuning import EVAL_SPLIT
@@ -121,5 +121,5 @@ def collect(metadata_path: str | os.PathLike, run_id: str | None = None,
         gates=gates, blessed=summary.blessed, evaluation_uri=inputs.evaluation_uri, model_dir=inputs.model_dir,
         examples_uri=inputs.examples_uri, missing_slices=missing,
         floors=tuple(model.thresholds.for_level(k) for k in range(1, model.taxonomy.depth + 1)),
-        data_note=synthetic_data_note(model.config),
+        data_note=synthetic_data_note(model.config), audits=audits(model.config, model.taxonomy),
     )

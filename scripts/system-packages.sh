@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages the test suite needs when they are missing: Chromium (the run
-# report is rendered in headless Chromium), its fonts, curl (the README's REST example), and a C
-# compiler with libc headers (tests/serving/test_c_api.py builds a C program against TF's C API).
+# report is rendered in headless Chromium), its fonts, chromium-driver (Selenium drives `prodcat review`
+# in Chromium), curl (the README's REST example), and a C compiler with libc headers
+# (tests/serving/test_c_api.py builds a C program against TF's C API).
 # `make test` and CI both run this; with nothing missing it does nothing.
 set -euo pipefail
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium fonts-dejavu-core)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 # libc6-dev is only a Recommends of gcc, which --no-install-recommends below leaves out.
 { command -v cc >/dev/null 2>&1 || command -v gcc >/dev/null 2>&1; } && [ -e /usr/include/stdio.h ] \

@@ -15,7 +15,7 @@ import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from prodcat.config.base import FROM_FILE, Section
-from prodcat.config.data import DemoConfig, IngestConfig, SplitConfig
+from prodcat.config.data import DemoConfig, IngestConfig, ReviewConfig, SplitConfig
 from prodcat.config.features import ImageConfig, TextConfig, TextEncoderConfig
 from prodcat.config.model import REMOVED_MODEL_SETTINGS, MarginHeadConfig, ModelConfig
 from prodcat.config.runtime import BeamConfig, ClusterConfig, Resources, ServingConfig, TrainingConfig
@@ -27,7 +27,7 @@ from prodcat.config.thresholds import (
 __all__ = [
     "BeamConfig", "ClusterConfig", "Config", "ConfigError", "DemoConfig", "EvaluationConfig", "FROM_FILE",
     "GOOGLE_SENSITIVE_PATHS", "ImageConfig", "IngestConfig", "MarginHeadConfig", "ModelConfig", "REMOVED_MODEL_SETTINGS",
-    "Resources", "SensitiveConfig", "ServingConfig", "SplitConfig", "TextConfig", "TextEncoderConfig",
+    "Resources", "ReviewConfig", "SensitiveConfig", "ServingConfig", "SplitConfig", "TextConfig", "TextEncoderConfig",
     "ThresholdConfig", "ThresholdOverride", "ThresholdTuningConfig", "TrainingConfig", "load_config",
 ]
 
@@ -41,6 +41,7 @@ class Config(Section):
     output_dir: str = Field("outputs/demo", description="where artifacts, ML Metadata and served models go")
     enable_cache: bool = Field(True, description="reuse a component's earlier output when its inputs did not change")
     demo: DemoConfig = Field(DemoConfig(), description="the generated products used when `data` is None")
+    review: ReviewConfig = Field(ReviewConfig(), description="reviewers' decisions: labels that override the data's")
     split: SplitConfig = Field(SplitConfig(), description="how products are split into train and eval")
     ingest: IngestConfig = Field(IngestConfig(), description="what happens to input the pipeline cannot use")
     text: TextConfig = Field(TextConfig(), description="which text the model reads and how")
@@ -113,6 +114,10 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
     image = raw.get("image")
     if isinstance(image, dict) and isinstance(image.get("weights"), str) and not Path(image["weights"]).is_absolute():
         image["weights"] = str((path.parent / image["weights"]).resolve())
+    review = raw.get("review")
+    if isinstance(review, dict) and isinstance(review.get("logs"), list):
+        review["logs"] = [str((path.parent / log).resolve()) if isinstance(log, str) and not Path(log).expanduser().is_absolute()
+                          else log for log in review["logs"]]
     for key in ("data", "taxonomy", "output_dir"):
         value = raw.get(key)
         if isinstance(value, str) and "://" not in value and not Path(value).expanduser().is_absolute():

@@ -1,4 +1,4 @@
-"""Where products come from: the generated demo, the train/eval split, bad input."""
+"""Where products come from: the generated demo, reviewers' decisions, the train/eval split, bad input."""
 
 from __future__ import annotations
 
@@ -85,3 +85,24 @@ class IngestConfig(Section):
         return ReadOptions(max_field_chars=self.max_field_chars, max_image_bytes=self.max_image_bytes,
                            keep_bad_images=self.on_bad_image == "drop_image")
 
+
+
+# Written beside products relabelled by reviewers (prodcat.review.corrections): which review logs,
+# with their SHA-256; ExampleGen records it on the Examples artifact as a custom property.
+REVIEW_PROVENANCE_FILE = "review-provenance.txt"
+REVIEW_LOGS_PROPERTY = "review_logs"
+
+
+class ReviewConfig(Section):
+    """Decisions of human reviewers (`prodcat review`) the run learns from and reports.
+
+    Each decision with a category becomes a labelled product: it overrides a conflicting label of
+    the same product id (one not at or below the reviewer's category), and adds the product when
+    the data lacks it (the review log keeps the whole
+    record). Which logs, with their content hashes, is recorded on the Examples artifact in ML
+    Metadata. The logs' audits (`prodcat review stats`) are shown in the run report, and
+    `evaluation.min_audited_precision` can gate on them.
+    """
+
+    logs: tuple[str, ...] = Field((), description="review logs (SQLite, from `prodcat review --log`) whose "
+                                  "decisions are labelled products of the run; later logs win for the same product")

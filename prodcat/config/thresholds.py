@@ -133,3 +133,10 @@ class EvaluationConfig(Section):
         "lies in a sensitive subtree, the share whose true category lies in that same subtree; 0 turns the "
         "gate off (with a floor, a model that predicts no sensitive category on the eval split fails)",
     )
+    audit_gate: bool = Field(
+        False, description="gate on reviewers' audit: the model's hierarchical precision on the eval split must "
+        "reach the audited precision of the newest audited model in review.logs (prodcat review stats), less "
+        "audit_tolerance; on without an audit, the run stops before it starts")
+    audit_tolerance: float = Field(
+        0.02, ge=0.0, le=1.0, description="how far below the audited precision of the previous model the new "
+        "model's precision may be (the audit gate)")

@@ -1,0 +1,1 @@
+"""Human review of predictions: queues, the review log, the review web app, audited precision."""

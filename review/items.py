@@ -29,7 +29,7 @@ class Candidate:
 
     category_id: str
     path: str
-    confidence: float | None  # the model's confidence at the candidate's level; None for the data's label
+    confidence: float | None  # the lowest of the model's confidences along the candidate's path; None for the data's label
     source: str  # "model" or "label"
 
 

@@ -41,8 +41,13 @@ def config_floor(thresholds: ThresholdConfig, taxonomy: Taxonomy) -> Floor:
 
 
 def candidates(full: Prediction, label_id: str | None, taxonomy: Taxonomy) -> tuple[Candidate, ...]:
-    """The decoded path and each of its prefixes (deepest first), then the data's label if different."""
-    out = [Candidate(level.id, " > ".join(lv.name for lv in full.levels[: level.level]), level.confidence, "model")
+    """The decoded path and each of its prefixes (deepest first), then the data's label if different.
+
+    A prefix's confidence is the lowest of its levels': a path is as sure as its least sure step, so
+    a deeper candidate never looks surer than the one above it.
+    """
+    out = [Candidate(level.id, " > ".join(lv.name for lv in full.levels[: level.level]),
+                     min(lv.confidence for lv in full.levels[: level.level]), "model")
            for level in reversed(full.levels)]
     if label_id and label_id in taxonomy and all(c.category_id != label_id for c in out):
         out.append(Candidate(label_id, taxonomy[label_id].path_str, None, "label"))

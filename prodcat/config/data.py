@@ -101,7 +101,7 @@ class ReviewConfig(Section):
     the data lacks it (the review log keeps the whole
     record). Which logs, with their content hashes, is recorded on the Examples artifact in ML
     Metadata. The logs' audits (`prodcat review stats`) are shown in the run report, and
-    `evaluation.min_audited_precision` can gate on them.
+    `evaluation.audit_gate` can gate on them.
     """
 
     logs: tuple[str, ...] = Field((), description="review logs (SQLite, from `prodcat review --log`) whose "

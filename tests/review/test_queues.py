@@ -28,6 +28,7 @@ def test_withheld_holds_products_served_above_their_decoded_path_nearest_miss_fi
     assert none.served_id is None and none.priority == round(2 * 0.2 / 0.3, 6)  # two levels to gain
     assert near.priority == round(0.85 / 0.9, 6) and far.priority == round(0.3 / 0.9, 6)
     assert [c.category_id for c in near.candidates] == ["3", "2", "1"]  # decoded path, deepest first
+    assert [c.confidence for c in near.candidates] == [0.8, 0.8, 0.9]  # each path as sure as its least sure level
 
 
 def test_withheld_weights_put_heavy_traffic_first(tree: Taxonomy) -> None:

@@ -18,21 +18,28 @@ only ever decoded as tensors. The server binds 127.0.0.1 unless `--host` says ot
 
 One module per job: `options` (the flags), `versions` (which version serves), `servable` (one loaded
 version, input checks), `batching`, `grpc_api`, `rest` and `rest_json`, `metrics` (Prometheus),
-`tls` (`--ssl_config_file`), `model_server` (ties them together; `serve`, `main`), `workers`
-(`--workers N`: N such servers in their own processes on the same ports).
+`tls` (`--ssl_config_file`), `model_server` (ties them together; `serve`), `workers`
+(`--workers N`: N such servers in their own processes on the same ports), `command` (`main`).
 """
 
-from prodcat.serving.server.batching import BatchQueue
-from prodcat.serving.server.errors import ServingError
-from prodcat.serving.server.metrics import Stats
-from prodcat.serving.server.model_server import ModelServer, main, serve
-from prodcat.serving.server.options import ServerOptions, build_arg_parser
-from prodcat.serving.server.servable import Servable, Signature
-from prodcat.serving.server.tls import SSLSettings, load_ssl_config, ssl_config_class
-from prodcat.serving.server.versions import VersionManager, list_versions
-from prodcat.serving.server.workers import WorkerPool, WorkerStartError
+import importlib
+from typing import Any
 
-__all__ = [
-    "BatchQueue", "ModelServer", "SSLSettings", "Servable", "ServerOptions", "ServingError", "Signature", "Stats",
-    "VersionManager", "WorkerPool", "WorkerStartError", "build_arg_parser", "list_versions", "load_ssl_config", "main", "serve", "ssl_config_class",
-]
+# Each public name and the module that defines it, imported on first use: `prodcat serve --workers N`'s
+# parent process only starts and watches workers, and never loads TensorFlow (0.5 GB, seconds).
+_EXPORTS = {
+    "BatchQueue": "batching", "ServingError": "errors", "Stats": "metrics", "ModelServer": "model_server",
+    "serve": "model_server", "main": "command", "ServerOptions": "options", "build_arg_parser": "options",
+    "Servable": "servable", "Signature": "servable", "SSLSettings": "tls", "load_ssl_config": "tls",
+    "ssl_config_class": "tls", "VersionManager": "versions", "list_versions": "versions",
+    "WorkerPool": "workers", "WorkerStartError": "workers",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value

@@ -1,4 +1,4 @@
-"""`ModelServer`: the model versions, the gRPC and REST front ends, and `serve`/`main` that run them."""
+"""`ModelServer`: the model versions, the gRPC and REST front ends, and `serve` that runs them."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +18,12 @@ import grpc
 from prodcat.serving.server.errors import ServingError, invalid, short
 from prodcat.serving.server.grpc_api import start_grpc_server
 from prodcat.serving.server.metrics import Stats
-from prodcat.serving.server.options import ServerOptions, build_arg_parser
+from prodcat.serving.server.options import ServerOptions
 from prodcat.serving.server.rest import start_rest_server
 from prodcat.serving.server.servable import Servable
 from prodcat.serving.server.tls import SSLSettings, checked_ssl_settings
 from prodcat.serving.server.versions import VersionManager
-from prodcat.serving.server.workers import LINK_ENV, ParentLink, WorkerPool, WorkerStartError
+from prodcat.serving.server.workers import WorkerPool
 from prodcat.serving.tf_threads import configure_tensorflow_threads
 
 log = logging.getLogger("prodcat.serving")
@@ -179,26 +179,3 @@ serve.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
     + [inspect.Parameter("wait", inspect.Parameter.KEYWORD_ONLY, default=True, annotation=bool)],
     return_annotation=ModelServer | WorkerPool)
 
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`prodcat serve` / `python -m prodcat.serving.server`: 0 after a clean shutdown, 2 for bad options."""
-    args = build_arg_parser().parse_args(argv)
-    pool_side = args.workers != 1 or bool(os.environ.get(LINK_ENV))  # a parent or a worker: say which process speaks
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s" + ("[%(process)d]" if pool_side else "")
-                        + ": %(message)s")
-    try:
-        options = ServerOptions.from_args(args)
-        if options.workers != 1:
-            if options.ssl_config_file:  # checked once here, not N times in the workers' logs
-                checked_ssl_settings(options.ssl_config_file, options.host)
-            WorkerPool(options, args.log_level).start().wait()
-            return 0
-        link = ParentLink.from_environment()  # set when this process is one of a WorkerPool's workers
-        server = ModelServer(options, reuse_port=link is not None).start()
-        if link is not None:
-            link.serving()
-        server.wait()
-    except (ValueError, OSError, WorkerStartError) as err:
-        log.error("%s", err)
-        return 2
-    return 0

@@ -62,20 +62,24 @@ def stratified(counts: Mapping[str, tuple[int, int]], sizes: Mapping[str, int], 
 
     The estimate weights each stratum by its population share; the interval is Wilson's at the
     effective sample size (Kish: the n a simple random sample of the same variance would have),
-    which keeps it inside [0, 1] and sensible when a stratum is all right or all wrong.
+    which keeps it inside [0, 1]. The variances use each stratum's proportion with one success and
+    one failure added: a small stratum that was all wrong (or all right) is not known exactly, and
+    its plain variance of 0 would make the interval far narrower than the judged products allow.
+    The effective size never exceeds the products judged.
     """
     judged = {name: c for name, c in counts.items() if c[1] > 0 and sizes.get(name, 0) > 0}
     if not judged:
         return Estimate(None, None, None, 0)
     total = sum(sizes[name] for name in judged)
-    value, variance = 0.0, 0.0
+    value, adjusted, variance = 0.0, 0.0, 0.0
     for name, (correct, n) in judged.items():
-        weight, p = sizes[name] / total, correct / n
+        weight, p, p_adjusted = sizes[name] / total, correct / n, (correct + 1) / (n + 2)
         value += weight * p
-        fpc = max(1 - n / sizes[name], 0.0)
-        variance += weight**2 * p * (1 - p) / n * fpc
+        adjusted += weight * p_adjusted
+        fpc = max(1 - n / sizes[name], 0.0)  # a stratum reviewed whole is known exactly
+        variance += weight**2 * p_adjusted * (1 - p_adjusted) / n * fpc
     n_total = sum(n for _, n in judged.values())
-    n_eff = max(n_total if variance <= 0 else value * (1 - value) / variance, 1.0)
+    n_eff = n_total if variance <= 0 else min(max(adjusted * (1 - adjusted) / variance, 1.0), n_total)
     z = z_value(confidence)
     centre = (value + z * z / (2 * n_eff)) / (1 + z * z / n_eff)
     half = z / (1 + z * z / n_eff) * math.sqrt(value * (1 - value) / n_eff + z * z / (4 * n_eff**2))

@@ -37,3 +37,11 @@ def test_stratified_estimate_weights_strata_by_population_not_by_sample() -> Non
     one = stratified({"only": (8, 10)}, {"only": 10**9})
     assert (one.low, one.high) == pytest.approx((wilson(8, 10).low, wilson(8, 10).high), abs=1e-4)
     assert stratified({"none": (0, 0)}, {"none": 5}).value is None
+
+
+def test_small_strata_all_wrong_keep_the_interval_as_wide_as_their_few_products_allow() -> None:
+    # two big strata, 0 right of 7 and of 5 judged: their precision could still be well above 0
+    est = stratified({"a": (0, 7), "b": (0, 5), "c": (2, 5)}, {"a": 1000, "b": 1000, "c": 10})
+    assert est.value == pytest.approx(10 / 2010 * 0.4)
+    assert est.low < 0.001 and est.high > wilson(0, 12).high * 0.8  # not a near-zero-width interval (was 0.004)
+    assert est.high < wilson(0, 2).high  # and no wider than the data's weakest case

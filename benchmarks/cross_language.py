@@ -24,6 +24,8 @@ import sys
 import time
 from pathlib import Path
 
+from prodcat.review.sampling import wilson
+
 MIN_ROWS = 20
 
 
@@ -94,16 +96,6 @@ def train_variant(name: str, train_file: Path, taxonomy_path: str, work: Path, e
 
 
 NON_ENGLISH = "all non-English"
-
-
-def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson interval: with 20-row language groups the uncertainty is part of the figure."""
-    if n == 0:
-        return 0.0, 0.0
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def score(serving_base: Path, groups: dict[str, list], taxonomy) -> tuple[dict[str, dict], list[dict]]:  # noqa: ANN001
@@ -179,8 +171,8 @@ def main(argv: list[str] | None = None) -> int:
         line = f"{language:<17}{len(group):>9}{len(shops):>6}{len(shops & train_shops):>9}"
         for name in variants:
             r = results[name][language]
-            low, high = wilson(r["exact"], r["products"])
-            line += f"  {r['exact'] / r['products']:>6.3f} [{low:.2f}-{high:.2f}] L1 {r['level1'] / r['products']:.3f}"
+            interval = wilson(r["exact"], r["products"])  # 95%: with 20-row groups the uncertainty is part of the figure
+            line += f"  {r['exact'] / r['products']:>6.3f} [{interval.low:.2f}-{interval.high:.2f}] L1 {r['level1'] / r['products']:.3f}"
         print(line)
     print("\n'shops': shops in the group; 'in train': of those, shops that also have English training rows.")
     print("\nShop-matched comparison: English accuracy for the same mix of rows from shops in training and new "

@@ -242,6 +242,15 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
+def _workers_in(server_args: Sequence[str]) -> int:
+    """Server processes the flags ask for (`--workers`; 0 is one per core)."""
+    from prodcat.serving.server import ServerOptions, build_arg_parser
+    from prodcat.serving.server.workers import worker_count
+
+    args = build_arg_parser().parse_known_args(["--model_base_path=.", *server_args])[0]
+    return worker_count(ServerOptions.from_args(args).workers)
+
+
 class ServerProcess(_ProcessFigures):
     """`python -m prodcat.serving.server` in a child process, with gRPC and REST on free ports.
 
@@ -256,6 +265,7 @@ class ServerProcess(_ProcessFigures):
         self.module = module  # benchmarks.replay_server: the same server without model calls
         self.model_base_path = str(Path(model_base_path).resolve())
         self.extra_args, self.model_name, self.startup_timeout_s = list(extra_args), model_name, startup_timeout_s
+        self.workers = _workers_in(self.extra_args)
         self.log_path = Path(log_path) if log_path else None
         self.proc: subprocess.Popen | None = None
         self.port = self.rest_port = 0
@@ -265,15 +275,6 @@ class ServerProcess(_ProcessFigures):
     @property
     def target(self) -> str:
         return f"127.0.0.1:{self.port}"
-
-    @property
-    def workers(self) -> int:
-        """Server processes (`--workers` among the extra flags; 0 is one per core)."""
-        from prodcat.serving.server import ServerOptions, build_arg_parser
-        from prodcat.serving.server.workers import worker_count
-
-        args = build_arg_parser().parse_known_args(["--model_base_path=.", *self.extra_args])[0]
-        return worker_count(ServerOptions.from_args(args).workers)
 
     @property
     def pid(self) -> int:

@@ -18,7 +18,7 @@ from tfx.dsl.components.base import executor_spec
 from tfx.proto import example_gen_pb2
 
 from prodcat import features as F
-from prodcat.components import atomic_pusher, hierarchical_metrics, nodes, product_example_gen, threshold_tuner
+from prodcat.components import atomic_pusher, baseline_resolver, hierarchical_metrics, nodes, product_example_gen, threshold_tuner
 from prodcat.config import Config
 from prodcat.contract.signatures import EXAMPLES_SIGNATURE, TRANSFORM_SIGNATURE
 from prodcat.pipeline import portable_beam
@@ -127,6 +127,23 @@ def eval_config(config: Config, taxonomy_path: str) -> tfma.EvalConfig:
     )
 
 
+def baseline_model_resolver(candidate: tfx.dsl.Channel, compiled_for_cluster: bool) -> tfx.dsl.Resolver:
+    """The latest blessed model other than `candidate`, so a repeated run is cached to the end.
+
+    A cluster's compiler (TFX's Kubeflow V2) only knows TFX's own strategy, which may hand the
+    candidate back as its own baseline; there the resolver keeps that strategy.
+    """
+    channels = {
+        baseline_resolver.MODEL_KEY: tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        baseline_resolver.BLESSING_KEY: tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    }
+    if compiled_for_cluster:
+        return tfx.dsl.Resolver(strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+                                **channels).with_id(nodes.BASELINE_RESOLVER)
+    return tfx.dsl.Resolver(strategy_class=baseline_resolver.LatestBlessedOtherModelStrategy,
+                            **channels, **{baseline_resolver.CANDIDATE_KEY: candidate}).with_id(nodes.BASELINE_RESOLVER)
+
+
 def create_pipeline(config: Config, inputs: PipelineInputs, target: PipelineTarget | None = None) -> tfx.dsl.Pipeline:
     """Builds the TFX pipeline for `config`; runners add only orchestration details.
 
@@ -170,11 +187,7 @@ def create_pipeline(config: Config, inputs: PipelineInputs, target: PipelineTarg
             custom_config=json.dumps(module_config.to_custom_config(threshold_tuner.TUNER_CODE)),
         ).with_id(nodes.THRESHOLD_TUNER)
         tuning, served_model = [tuner], tuner.outputs["tuned_model"]
-    model_resolver = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-    ).with_id(nodes.BASELINE_RESOLVER)
+    model_resolver = baseline_model_resolver(served_model, compiled_for_cluster=target.metadata is None)
     evaluator = tfx.components.Evaluator(
         examples=example_gen.outputs["examples"],
         model=served_model,

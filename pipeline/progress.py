@@ -5,6 +5,11 @@ TFX's LocalDagRunner announces every component in its own log ("Component X is r
 This handler turns exactly those records into prodcat's lines, adds what a user wants to know at
 that moment (cached or run, elapsed, the component's key figure read back from ML Metadata) and
 keeps a ticking elapsed-time line on a terminal while a long component works. Errors still pass.
+
+Inside the Beam components (ExampleGen, StatisticsGen, Transform, Evaluator) the live detail is the
+stage Beam's in-process runner is executing, from its per-bundle debug record: that runner reports
+no element counts while a bundle runs, and its bundles are whole stages, so a product count would
+jump from none to all.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import shutil
 import sys
 import threading
@@ -32,6 +38,10 @@ from prodcat.trainer.callbacks import STATUS_LOGGER
 
 _RUNNING, _FINISHED = "Component %s is running.", "Component %s is finished."
 HEARTBEAT_SECONDS = 60.0  # not on a terminal: a "still running" line this often
+# Beam's in-process (FnApi) runner logs each bundle it starts here, at DEBUG.
+BEAM_BUNDLE_LOGGER = "apache_beam.runners.portability.fn_api_runner.fn_runner.run_bundle"
+_BEAM_BUNDLE_MESSAGE = "Running bundle for stage"
+_BEAM_TRANSFORM = re.compile(r"ref_AppliedPTransform_([^)+]+?)_\d+\b|\(([^()+]+?)/Read\)")
 
 
 class ComponentProgress(logging.Handler):
@@ -47,7 +57,8 @@ class ComponentProgress(logging.Handler):
         self.positions: dict[str, int] = {}  # the order nodes start in (the runner's topological order)
         self._lock = threading.RLock()
         self._status = ""  # the ticking line on a terminal ("" when none is shown)
-        self._detail = ""  # the running component's own status (the trainer's step), shown in that line
+        self._detail = ""  # the running component's own status (the trainer's step, Beam's stage)
+        self._bundles = 0  # Beam bundles the running component has started
         self._stop = threading.Event()
         self._ticker = threading.Thread(target=self._tick, name="prodcat-progress", daemon=True)
         self._ticker.start()
@@ -56,15 +67,19 @@ class ComponentProgress(logging.Handler):
         try:
             if record.name == STATUS_LOGGER:
                 self._detail = record.getMessage()
+            elif record.name == BEAM_BUNDLE_LOGGER:
+                if str(record.msg).startswith(_BEAM_BUNDLE_MESSAGE) and record.args:
+                    self._bundles += 1
+                    self._detail = f"Beam stage {self._bundles}: {beam_stage_label(str(record.args[0]))}"
             elif record.msg in (_RUNNING, _FINISHED) and record.args:
                 node = str(record.args[0])
+                self._detail, self._bundles = "", 0
                 if record.msg == _RUNNING:
                     self.started[node] = time.time()
                     self.positions.setdefault(node, len(self.positions) + 1)
                     self.write(f"{self._position(node)} {node} ...")
                 else:
                     elapsed = time.time() - self.started.pop(node, time.time())
-                    self._detail = ""
                     self.write(f"{self._position(node)} {node} {self._outcome(node, elapsed)}")
             elif record.levelno >= logging.ERROR or record.name.startswith("prodcat"):
                 self.write(f"prodcat: {record.getMessage()}")
@@ -112,7 +127,8 @@ class ComponentProgress(logging.Handler):
                     self.stream.flush()
             elif time.time() - last_beat >= HEARTBEAT_SECONDS:
                 last_beat = time.time()
-                self.write(f"prodcat:   {node} still running ({elapsed:.0f} s)")
+                detail = f": {self._detail}" if self._detail else ""
+                self.write(f"prodcat:   {node} still running ({elapsed:.0f} s){detail}")
 
     def _outcome(self, node: str, elapsed: float) -> str:
         """'done in 21.6 s: <key figure>' or 'cached: <key figure>', from the node's newest execution."""
@@ -128,6 +144,16 @@ class ComponentProgress(logging.Handler):
             state, facts = "", ""
         head = "cached (reused from an earlier run)" if state == "cached" else f"done in {elapsed:.1f} s"
         return head + (f": {facts}" if facts else "")
+
+
+def beam_stage_label(stage: str) -> str:
+    """'AnalyzeDataset, WriteTransformedData' from a fused stage's name: its top-level transforms."""
+    labels: list[str] = []
+    for fused, read in _BEAM_TRANSFORM.findall(stage):
+        label = (fused.split("-", 1)[0] if fused else read.split("/", 1)[0]).strip()
+        if label and label not in labels:
+            labels.append(label)
+    return ", ".join(labels) if labels else stage[:60]
 
 
 def component_facts(node: str, outputs: dict[str, list[metadata_store_pb2.Artifact]]) -> str:
@@ -160,13 +186,14 @@ def reporting_progress(node_ids: Sequence[str], metadata_path: Path, verbose: bo
         return
     from absl import logging as absl_logging
 
-    root, status = logging.getLogger(), logging.getLogger(STATUS_LOGGER)
-    saved = root.handlers[:], absl_logging.get_verbosity(), status.level
+    root, status, bundles = logging.getLogger(), logging.getLogger(STATUS_LOGGER), logging.getLogger(BEAM_BUNDLE_LOGGER)
+    saved = root.handlers[:], absl_logging.get_verbosity(), status.level, bundles.level
     handler = ComponentProgress(node_ids, metadata_path)
     root.handlers = [handler]
     # The runner's announcements are INFO records of absl; absl re-applies its verbosity flag to its
     # logger whenever flags are parsed (components do), so the flag is what must say INFO.
     absl_logging.set_verbosity(absl_logging.INFO)
+    bundles.setLevel(logging.DEBUG)  # only the handler above reads it
     if handler.tty:
         status.setLevel(logging.INFO)
     try:
@@ -176,6 +203,7 @@ def reporting_progress(node_ids: Sequence[str], metadata_path: Path, verbose: bo
         root.handlers = saved[0]
         absl_logging.set_verbosity(saved[1])
         status.setLevel(saved[2])
+        bundles.setLevel(saved[3])
 
 
 def _width() -> int:

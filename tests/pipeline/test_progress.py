@@ -14,7 +14,7 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx.utils import io_utils
 
 from prodcat.components import nodes
-from prodcat.pipeline.progress import ComponentProgress, component_facts, reporting_progress
+from prodcat.pipeline.progress import ComponentProgress, beam_stage_label, component_facts, reporting_progress
 
 
 def _record(name: str, level: int, msg: str, *args: object) -> logging.LogRecord:
@@ -93,3 +93,32 @@ def test_the_progress_handler_is_removed_and_absl_restored_after_the_run(tmp_pat
     assert root.handlers == handlers and absl_logging.get_verbosity() == verbosity
     with reporting_progress(["A"], tmp_path / "m.sqlite", verbose=True):
         assert root.handlers == handlers
+
+
+def test_beam_stage_labels_name_the_top_level_transforms_of_a_fused_stage() -> None:
+    fused = ("((ref_AppliedPTransform_AnalyzeDataset-CreateSavedModel-BindTensors_3)"
+             "+(ref_AppliedPTransform_AnalyzeDataset-Count_4))+(ref_AppliedPTransform_WriteMetadata_9)")
+    assert beam_stage_label(fused) == "AnalyzeDataset, WriteMetadata"
+    assert beam_stage_label("(Group/Read)+(ref_AppliedPTransform_Count_16)") == "Group, Count"
+    assert beam_stage_label("ReadProducts/Impulse") == "ReadProducts/Impulse"  # unfused: as Beam names it
+
+
+def test_a_beam_component_shows_the_stage_it_runs(tmp_path: Path, monkeypatch, capsys) -> None:
+    """A real in-process Beam job under the progress handler: the heartbeat names its stages."""
+    import time
+
+    import apache_beam as beam
+
+    from prodcat.pipeline import progress
+
+    monkeypatch.setattr(progress, "HEARTBEAT_SECONDS", 0.0)
+    with reporting_progress(["Transform"], tmp_path / "m.sqlite", verbose=False):
+        logging.getLogger("absl").info("Component %s is running.", "Transform")
+        with beam.Pipeline() as pipeline:
+            (pipeline | "ReadProducts" >> beam.Create(range(50)) | "ByRemainder" >> beam.Map(lambda x: (x % 3, x))
+             | "Group" >> beam.GroupByKey() | "CountPerGroup" >> beam.Map(lambda kv: len(kv[1])))
+        time.sleep(1.5)
+    beats = [line for line in capsys.readouterr().err.splitlines() if "still running" in line]
+    assert beats and "Transform still running" in beats[-1], beats
+    assert "Beam stage " in beats[-1] and ("Group" in beats[-1] or "CountPerGroup" in beats[-1]), beats
+    assert not logging.getLogger(progress.BEAM_BUNDLE_LOGGER).isEnabledFor(logging.DEBUG)  # restored

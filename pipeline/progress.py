@@ -151,7 +151,7 @@ def beam_stage_label(stage: str) -> str:
     labels: list[str] = []
     for fused, read in _BEAM_TRANSFORM.findall(stage):
         label = (fused.split("-", 1)[0] if fused else read.split("/", 1)[0]).strip()
-        if label and label not in labels:
+        if label and not label.startswith("ref_") and label not in labels:  # ref_...: Beam's own PCollections
             labels.append(label)
     return ", ".join(labels) if labels else stage[:60]
 

@@ -100,6 +100,8 @@ def test_beam_stage_labels_name_the_top_level_transforms_of_a_fused_stage() -> N
              "+(ref_AppliedPTransform_AnalyzeDataset-Count_4))+(ref_AppliedPTransform_WriteMetadata_9)")
     assert beam_stage_label(fused) == "AnalyzeDataset, WriteMetadata"
     assert beam_stage_label("(Group/Read)+(ref_AppliedPTransform_Count_16)") == "Group, Count"
+    assert beam_stage_label("((ref_PCollection_PCollection_153_split/Read)+(ref_AppliedPTransform_TFXIOReadAndDecode-"
+                            "Decode_84))+(ref_AppliedPTransform_Transform-Apply_90)") == "TFXIOReadAndDecode, Transform"
     assert beam_stage_label("ReadProducts/Impulse") == "ReadProducts/Impulse"  # unfused: as Beam names it
 
 

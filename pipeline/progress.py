@@ -153,7 +153,10 @@ def beam_stage_label(stage: str) -> str:
         label = (fused.split("-", 1)[0] if fused else read.split("/", 1)[0]).strip()
         if label and not label.startswith("ref_") and label not in labels:  # ref_...: Beam's own PCollections
             labels.append(label)
-    return ", ".join(labels) if labels else stage[:60]
+    if not labels:  # a stage of another shape: its first transform's top-level name
+        first = re.search(r"[A-Za-z][^()+/]*", stage)
+        labels = [first.group(0).split("-", 1)[0] if first else stage[:60]]
+    return ", ".join(labels)
 
 
 def component_facts(node: str, outputs: dict[str, list[metadata_store_pb2.Artifact]]) -> str:

@@ -102,7 +102,9 @@ def test_beam_stage_labels_name_the_top_level_transforms_of_a_fused_stage() -> N
     assert beam_stage_label("(Group/Read)+(ref_AppliedPTransform_Count_16)") == "Group, Count"
     assert beam_stage_label("((ref_PCollection_PCollection_153_split/Read)+(ref_AppliedPTransform_TFXIOReadAndDecode-"
                             "Decode_84))+(ref_AppliedPTransform_Transform-Apply_90)") == "TFXIOReadAndDecode, Transform"
-    assert beam_stage_label("ReadProducts/Impulse") == "ReadProducts/Impulse"  # unfused: as Beam names it
+    assert beam_stage_label("ReadProducts/Impulse") == "ReadProducts"  # unfused
+    assert beam_stage_label("((ExtractEvaluateAndWriteResults/ExtractAndEvaluate/EvaluateMetrics/CombinePerSlice/"
+                            "Precombine") == "ExtractEvaluateAndWriteResults"
 
 
 def test_a_beam_component_shows_the_stage_it_runs(tmp_path: Path, monkeypatch, capsys) -> None:

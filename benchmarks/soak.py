@@ -5,7 +5,7 @@
 
 Starts `prodcat serve` as a separate process (with `--max_request_bytes`, default 1 MiB, so the
 oversized request stays cheap to send) and, from a separate load generator process (see
-benchmarks/serving.py), sends `--requests` valid single-product requests at `--concurrency`, with
+benchmarks/serving/), sends `--requests` valid single-product requests at `--concurrency`, with
 one abusive request after every `--abuse-every` valid ones, cycling through:
 
     oversized          a request larger than --max_request_bytes        -> RESOURCE_EXHAUSTED

@@ -1,4 +1,4 @@
-"""Smoke tests of the benchmarks (benchmarks/serving.py, batch.py, soak.py): tiny sizes, structured
+"""Smoke tests of the benchmarks (benchmarks/serving/, batch.py, soak.py): tiny sizes, structured
 results, no timing assertions. Those that need a model are `slow` and use the session's demo run."""
 
 from __future__ import annotations

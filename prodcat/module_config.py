@@ -18,7 +18,7 @@ from prodcat.config import Config
 from prodcat.taxonomy import Taxonomy
 
 # The sources whose behaviour each component's output depends on (globs under the repo root).
-DOMAIN_CODE = ("prodcat/*.py", "prodcat/config/*.py", "prodcat/synth/*.py", "contract/*.py")
+DOMAIN_CODE = ("prodcat/*.py", "prodcat/config/*.py", "prodcat/synth/*.py", "prodcat/fuzz/*.py", "contract/*.py")
 EXAMPLE_GEN_CODE = (*DOMAIN_CODE, "components/product_example_gen.py")
 TRANSFORM_CODE = (*DOMAIN_CODE, "trainer/preprocessing.py", "trainer/text.py", "trainer/encoders/*.py")
 TRAINER_CODE = (*DOMAIN_CODE, "trainer/**/*.py")

@@ -1,7 +1,9 @@
 """Threshold tuning: per-level confidence floors for a target hierarchical precision.
 
-- `search`: the search itself (numpy): per-level floors with the highest coverage at hP >= target,
-  sensitive-subtree floors for a stricter target, readable values;
+- `search`: the search itself (numpy), re-exported from its parts: `tuning_data` (what it runs
+  over), `scoring` (hP/coverage as the Evaluator), `level_search` (per-level floors with the
+  highest coverage at hP >= target), `subtree_floors` (sensitive-subtree floors for a stricter
+  target), `readable_values` (short decimals deciding every eval node alike);
 - `calibration`: per-level temperature scaling fitted on the eval split;
 - `tuning`: both together over a model's eval predictions: the tuned `ThresholdConfig`, achieved
   precision/coverage per target and per sensitive slice, precision-coverage curves per level;

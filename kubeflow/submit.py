@@ -26,7 +26,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from prodcat.kubeflow.runner import TRAINER_CONFIG_PARAM, CompiledPipeline, load_package
+from prodcat.kubeflow.compiler import TRAINER_CONFIG_PARAM
+from prodcat.kubeflow.package import CompiledPipeline, load_package
 
 # Config sections that only the Trainer uses (epochs, confidence floors baked into the export),
 # so a per-run change of them through `trainer_config` cannot disagree with other components.

@@ -8,7 +8,7 @@ new version. With the candidate left out, a repeated run resolves the same basel
 that first evaluated the model (usually none) and everything after the Trainer is cached too.
 
 TFX's Kubeflow compiler only knows the stock strategy (it turns it into its own metadata
-queries), so a pipeline compiled for Kubeflow keeps that one; see `pipeline.create_pipeline`.
+queries), so a pipeline compiled for Kubeflow keeps that one; see `pipeline.baseline_model_resolver`.
 """
 
 from __future__ import annotations
@@ -28,10 +28,11 @@ class LatestBlessedOtherModelStrategy(LatestBlessedModelStrategy):
 
     def resolve_artifacts(self, store: mlmd.MetadataStore,
                           input_dict: dict[str, list[types.Artifact]]) -> dict[str, list[types.Artifact]] | None:
-        candidates = {artifact.id for artifact in input_dict.get(CANDIDATE_KEY, [])}
-        models = [model for model in input_dict.get(MODEL_KEY, []) if model.id not in candidates]
+        candidates = list(input_dict.get(CANDIDATE_KEY, []))
+        excluded = {artifact.id for artifact in candidates}
+        models = [model for model in input_dict.get(MODEL_KEY, []) if model.id not in excluded]
         blessings = list(input_dict.get(BLESSING_KEY, []))
         resolved = {MODEL_KEY: [], BLESSING_KEY: []}
         if models and blessings:
             resolved = self._resolve({MODEL_KEY: models, BLESSING_KEY: blessings}, MODEL_KEY, BLESSING_KEY)
-        return {**resolved, CANDIDATE_KEY: list(input_dict.get(CANDIDATE_KEY, []))}
+        return {**resolved, CANDIDATE_KEY: candidates}

@@ -22,6 +22,10 @@ P/R/F1, leaf accuracy, macro F1 and coverage at hierarchical precision 0.90, for
 products and for the groups of the dataset (English / non-English; products whose category the
 training side never has). Shopify uses one of the shop-disjoint folds (`--fold`, default 3), so
 every evaluation product comes from a shop the model never saw.
+
+Modules, one job each: `ablation_decoding` (products to paths, as served), `ablation_table`
+(figures, seed means, the table); this module names the variants, trains them and holds the
+command line.
 """
 
 from __future__ import annotations
@@ -32,14 +36,16 @@ import json
 import shutil
 import sys
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
 
 import numpy as np  # noqa: E402
 
-from .quality import (REPO, SHARED, _log, _true_paths, add_dataset_arguments, comma_choices, git_state, machine,  # noqa: E402
-                      score, versions)  # noqa: E402
+# tests/ import these from here too.
+from .ablation_decoding import decode, predict_levels, transform_products
+from .ablation_table import format_table, scored, seed_means
+from .quality import add_dataset_arguments, comma_choices
+from .run_context import REPO, SHARED, _log, git_state, machine, versions
 
 # name -> model settings that differ from the default (one at a time)
 VARIANTS: dict[str, dict] = {
@@ -71,100 +77,6 @@ VARIANTS: dict[str, dict] = {
 # Variants whose network the product does not build: benchmarks/flat_classifier.py builds it.
 FLAT_CLASSIFIER = {"flat leaf classifier"}
 BEAM_WIDTH = 5
-
-
-def transform_products(products: Sequence, taxonomy, tft_output) -> tuple[dict, list[str]]:  # noqa: ANN001
-    """Raw products through the run's Transform graph (what the serving graph does)."""
-    import tensorflow as tf
-
-    from prodcat.contract.examples import product_to_example
-
-    serialized = [product_to_example(p, taxonomy.resolve(p.category).id).SerializeToString() for p in products]
-    layer = tft_output.transform_features_layer()
-    spec = tft_output.raw_feature_spec()
-    batches = [layer(tf.io.parse_example(tf.constant(serialized[i:i + 256]), spec)) for i in range(0, len(serialized), 256)]
-    return batches, [p.id for p in products]
-
-
-def predict_levels(model, batches: list[dict], n_levels: int) -> list[np.ndarray]:  # noqa: ANN001
-    from prodcat import features as F
-
-    names = list(model.input.keys())
-    outs = [model({n: b[n] for n in names}, training=False) for b in batches]
-    return [np.concatenate([o[F.level_output(k)].numpy() for o in outs]) for k in range(1, n_levels + 1)]
-
-
-def decode(taxonomy, probs: list[np.ndarray], beam_width: int = 1, category_names=None,  # noqa: ANN001
-           sentences: np.ndarray | None = None, seen_classes=None) -> tuple[list[list[str]], list[float]]:  # noqa: ANN001
-    """Full-depth paths and confidences (smallest level confidence) from the serving decoder;
-    with `category_names` and `sentences`, the default name fallback too (to the classes
-    `seen_classes` marks unseen, as served)."""
-    import tensorflow as tf
-
-    from prodcat.config import ThresholdConfig
-    from prodcat.contract.signatures import predictions_from_outputs
-    from prodcat.trainer.decoding import HierarchicalDecoder
-
-    decoder = HierarchicalDecoder(taxonomy, ThresholdConfig(), beam_width=beam_width, category_names=category_names,
-                                  seen_classes=seen_classes)
-    outputs = {k: v.numpy() for k, v in decoder([tf.constant(p) for p in probs],
-                                                 None if sentences is None else tf.constant(sentences)).items()}
-    predictions = predictions_from_outputs([str(i) for i in range(len(probs[0]))], outputs, full_depth=True)
-    return ([[lv.id for lv in p.levels] for p in predictions],
-            [min((lv.confidence for lv in p.levels), default=0.0) for p in predictions])
-
-
-def scored(taxonomy, products: Sequence, paths, confidences, groups: dict) -> dict:  # noqa: ANN001
-    truth = _true_paths(products, taxonomy)
-    out = {"all": score(truth, paths, confidences, taxonomy.depth)}
-    for name, member in groups.items():
-        rows = [i for i, p in enumerate(products) if member(p)]
-        if rows:
-            out[name] = score([truth[i] for i in rows], [paths[i] for i in rows], [confidences[i] for i in rows],
-                              taxonomy.depth)
-    return out
-
-
-def seed_means(rows: list[dict], seeds: Sequence[int]) -> list[dict]:
-    """One row per `kind` of result in `rows` (greedy, beam, as served) over `seeds`: each figure's
-    mean over the seeds, and its range in "spread" (what single trainings of one setting vary by)."""
-    kinds: dict[str, list[dict]] = {}
-    for row in rows:
-        kinds.setdefault(row["kind"], []).append(row)
-    out = []
-    for kind, members in kinds.items():
-        if len(members) != len(seeds):
-            continue
-        scores, spread = {}, {}
-        for group in members[0]["scores"]:
-            if not all(group in m["scores"] for m in members):
-                continue
-            figures = [m["scores"][group] for m in members]
-            scores[group] = {k: float(np.mean([f[k] for f in figures])) for k in figures[0]
-                             if isinstance(figures[0][k], (int, float))}
-            spread[group] = {k: [float(min(f[k] for f in figures)), float(max(f[k] for f in figures))]
-                             for k in ("mean_level_weighted_f1", "hierarchical_f1") if k in figures[0]}
-        out.append({"variant": f"{kind}: mean of {len(seeds)} seeds", "epochs": "",
-                    "train_seconds": float(np.mean([m["train_seconds"] for m in members])),
-                    "scores": scores, "spread": spread})
-    return out
-
-
-def format_table(rows: list[dict], levels: list[int]) -> str:
-    width = max([30, *(len(row["variant"]) + 2 for row in rows)])  # the longest name and a gap
-    head = f"{'variant':<{width}}{'group':<14}{'n':>6}" + "".join(f"{'F1 L' + str(k):>7}" for k in levels) + \
-        f"{'mean':>7}{'hP':>7}{'hR':>7}{'hF1':>7}{'leaf':>7}{'macro':>7}{'cov@.9':>7}{'epochs':>7}{'train s':>8}"
-    lines = [head, "-" * len(head)]
-    for row in rows:
-        for group, m in row["scores"].items():
-            f = lambda k: f"{m.get(k, float('nan')):>7.3f}"  # noqa: E731
-            lines.append(
-                f"{(row['variant'] if group == 'all' else ''):<{width}}{group:<14}{m['products']:>6}"
-                + "".join(f(f"weighted_f1_level_{k}") for k in levels)
-                + f("mean_level_weighted_f1") + f("hierarchical_precision") + f("hierarchical_recall")
-                + f("hierarchical_f1") + f("leaf_accuracy") + f("leaf_macro_f1") + f("coverage_at_hp90")
-                + (f"{row.get('epochs', ''):>7}{row.get('train_seconds', 0):>8.0f}" if group == "all" else ""))
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,13 +20,16 @@ Reports failed valid requests (target 0), p50/p99, each abusive kind's status co
 expected code, every time, within the deadline), the server's RSS after a warm-up and at the end
 (growth target < 10%; also sampled every second during the soak), and that the server is still up
 and serving afterwards. Exit status 1 when a target is missed.
+
+Modules, one job each: `soak_requests` (the abusive requests and their expected codes),
+`soak_results` (the figures, targets and report); this module runs the soak and holds the
+command line.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
-import dataclasses
 import json
 import os
 import sys
@@ -47,139 +50,9 @@ from .serving import (  # noqa: E402
     percentile,
     serialized_requests,
 )
-
-TARGET_RSS_GROWTH = 0.10
-EXPECTED_CODES = {
-    "oversized": "RESOURCE_EXHAUSTED",
-    "wrong_dtype": "INVALID_ARGUMENT",
-    "unknown_signature": "NOT_FOUND",
-    "malformed_tensor": "INVALID_ARGUMENT",
-    "huge_shape": "INVALID_ARGUMENT",
-    "ragged_batch": "INVALID_ARGUMENT",
-    "garbage_bytes": "INTERNAL",
-}
-
-
-def abusive_requests(valid: bytes, max_request_bytes: int) -> list[tuple[str, bytes]]:
-    """(kind, serialized request) for every kind in EXPECTED_CODES, derived from one valid request."""
-    from tensorflow.core.framework import types_pb2
-    from tensorflow_serving.apis import predict_pb2
-
-    base = predict_pb2.PredictRequest.FromString(valid)
-    out: list[tuple[str, bytes]] = []
-
-    request = predict_pb2.PredictRequest()
-    request.CopyFrom(base)
-    request.inputs["title"].string_val[:] = [b"x" * (2 * max_request_bytes)]
-    out.append(("oversized", request.SerializeToString()))
-
-    request = predict_pb2.PredictRequest()
-    request.CopyFrom(base)
-    title = request.inputs["title"]
-    title.ClearField("string_val")
-    title.dtype = types_pb2.DT_INT64
-    title.int64_val[:] = [42]
-    out.append(("wrong_dtype", request.SerializeToString()))
-
-    request = predict_pb2.PredictRequest()
-    request.CopyFrom(base)
-    request.model_spec.signature_name = "no_such_signature"
-    out.append(("unknown_signature", request.SerializeToString()))
-
-    request = predict_pb2.PredictRequest()
-    request.CopyFrom(base)
-    request.inputs["title"].string_val[:] = [b"a", b"b", b"c"]  # shape stays [1]
-    out.append(("malformed_tensor", request.SerializeToString()))
-
-    request = predict_pb2.PredictRequest()
-    request.CopyFrom(base)
-    request.inputs["title"].tensor_shape.dim[0].size = 1 << 40
-    out.append(("huge_shape", request.SerializeToString()))
-
-    request = predict_pb2.PredictRequest()
-    request.CopyFrom(base)
-    request.inputs["title"].tensor_shape.dim[0].size = 2
-    request.inputs["title"].string_val[:] = [b"one", b"two"]
-    out.append(("ragged_batch", request.SerializeToString()))
-
-    out.append(("garbage_bytes", b"\xff\xfe not a protobuf \x00\x01\x02" * 4))
-    assert [k for k, _ in out] == list(EXPECTED_CODES)
-    return out
-
-
-@dataclasses.dataclass
-class AbuseSummary:
-    kind: str
-    expected: str
-    sent: int
-    codes: dict[str, int]
-    max_latency_ms: float
-    example: str
-
-    @property
-    def clean(self) -> bool:
-        return self.sent > 0 and self.codes == {self.expected: self.sent}
-
-
-@dataclasses.dataclass
-class SoakResult:
-    machine: MachineInfo
-    model_base_path: str
-    model_version: int | None
-    products_source: str
-    requests: int
-    concurrency: int
-    max_request_bytes: int
-    wall_s: float
-    ok: int
-    errors: dict[str, int]  # failed valid requests by code
-    error_samples: list[str]
-    p50_ms: float
-    p99_ms: float
-    max_ms: float
-    requests_per_s: float
-    server_cpu_s: float
-    client_cpu_s: float
-    rss_idle_mib: float
-    rss_warm_mib: float
-    rss_end_mib: float
-    rss_min_mib: float  # over the per-second samples during the soak
-    rss_max_mib: float
-    rss_samples: list[tuple[float, float]]  # (seconds into the soak, MiB)
-    abuse: list[AbuseSummary]
-    server_alive: bool
-    server_available: bool
-    valid_after: str | None  # None: a valid request after the soak got a correct answer
-    server_requests_by_code: dict[str, float]
-
-    @property
-    def failed_valid(self) -> int:
-        return sum(self.errors.values())
-
-    @property
-    def rss_growth(self) -> float:
-        return (self.rss_end_mib - self.rss_warm_mib) / self.rss_warm_mib
-
-    def targets(self) -> list[tuple[str, str, bool]]:
-        clean = [a for a in self.abuse if a.clean]
-        return [
-            ("failed valid requests == 0", f"{self.failed_valid} of {self.requests}", self.failed_valid == 0),
-            (f"RSS growth warm-up -> end < {TARGET_RSS_GROWTH:.0%}",
-             f"{self.rss_growth:+.1%} ({self.rss_warm_mib:.0f} -> {self.rss_end_mib:.0f} MiB)", self.rss_growth < TARGET_RSS_GROWTH),
-            ("every abusive request got its clean gRPC error", f"{len(clean)} of {len(self.abuse)} kinds clean",
-             len(clean) == len(self.abuse) and bool(self.abuse)),
-            ("server up and serving after the soak",
-             "yes" if self.server_alive and self.server_available and self.valid_after is None else
-             f"alive {self.server_alive}, available {self.server_available}, valid request: {self.valid_after or 'ok'}",
-             self.server_alive and self.server_available and self.valid_after is None),
-        ]
-
-    def to_json(self) -> dict:
-        out = dataclasses.asdict(self)
-        out["abuse"] = [dict(dataclasses.asdict(a), clean=a.clean) for a in self.abuse]
-        out.update(failed_valid=self.failed_valid, rss_growth=self.rss_growth,
-                   targets=[{"target": t, "measured": m, "met": ok} for t, m, ok in self.targets()])
-        return out
+# Re-exported: tests/ import them from here.
+from .soak_requests import EXPECTED_CODES, abusive_requests
+from .soak_results import TARGET_RSS_GROWTH, AbuseSummary, SoakResult, format_report  # noqa: F401
 
 
 def run_soak(

@@ -3,7 +3,7 @@
 An AST scan of prodcat's own sources (`prodcat/`, `serving/`, `components/`): request and input
 data must only ever be parsed as data (JSON, protobuf, CSV, Parquet, safe YAML). Nothing is
 allow-listed; an exception would have to be added here with a comment saying why it is safe.
-The loopback-by-default binding of `prodcat serve` is tested in tests/serving/test_server.py
+The loopback-by-default binding of `prodcat serve` is tested in tests/serving/test_server_flags.py
 (test_the_server_binds_loopback_unless_told_otherwise).
 """
 

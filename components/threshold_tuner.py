@@ -63,8 +63,9 @@ def ThresholdTuner(  # noqa: N802 (a TFX component class name)
 
     from prodcat.module_config import ModuleConfig
     from prodcat.trainer import retune
+    from prodcat.thresholds.result_table import format_result
     from prodcat.thresholds.search import ThresholdTuningError
-    from prodcat.thresholds.tuning import format_result, tune
+    from prodcat.thresholds.tuning import tune
 
     settings = ModuleConfig.from_custom_config(custom_config).config.thresholds.tune
     trained = retune.load_model(path_utils.serving_model_path(model.uri), transform_graph.uri)

@@ -22,7 +22,7 @@ DOMAIN_CODE = ("prodcat/*.py", "prodcat/config/*.py", "prodcat/synth/*.py", "pro
 EXAMPLE_GEN_CODE = (*DOMAIN_CODE, "components/product_example_gen.py")
 TRANSFORM_CODE = (*DOMAIN_CODE, "trainer/preprocessing.py", "trainer/text.py", "trainer/encoders/*.py")
 TRAINER_CODE = (*DOMAIN_CODE, "trainer/**/*.py")
-EVALUATOR_CODE = (*DOMAIN_CODE, "components/hierarchical_metrics.py")
+EVALUATOR_CODE = (*DOMAIN_CODE, "components/hierarchical_metrics.py", "components/hierarchical_counts.py")
 
 
 @dataclasses.dataclass(frozen=True)

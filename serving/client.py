@@ -7,17 +7,16 @@ the response back into the same typed `Prediction`s that batch prediction writes
 talks to a server started with `--ssl_config_file` (TLS, or mutual TLS with a client certificate).
 
 Tensors are encoded by `serving/tensor_codec.py`, the codec the server (`serving/server/`) uses too.
+Requests and answers are typed in `serving/client_messages.py`, channels (TLS) made by `serving/grpc_channel.py`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import grpc
-import numpy as np
 from tensorflow_serving.apis import (
     get_model_metadata_pb2,
     get_model_status_pb2,
@@ -28,152 +27,22 @@ from tensorflow_serving.apis import (
 
 from prodcat import features as F
 from prodcat.records import Product, RecordError
-from prodcat.contract.signatures import (
-    EXAMPLES_INPUT,
-    PREDICTION_OUTPUTS,
-    RAW_SIGNATURE,
-    Prediction,
-    default_raw_input_names,
-    object_array,
-    predictions_from_outputs,
-    raw_inputs,
+from prodcat.contract.signatures import PREDICTION_OUTPUTS, RAW_SIGNATURE, Prediction, predictions_from_outputs
+from prodcat.serving.client_messages import (  # noqa: F401  (re-exported: the client's answers)
+    DEFAULT_LIST_WIDTH, ModelMetadata, PredictionError, SignatureInfo, TensorInfo, VersionStatus, build_predict_request,
 )
-from prodcat.serving.tensor_codec import dtype_name, ndarray_to_tensor_proto, tensor_proto_to_ndarray
+from prodcat.serving.grpc_channel import (  # noqa: F401  (TLSConfigError, read_pem: re-exported)
+    DEFAULT_MAX_MESSAGE_BYTES, TLSConfigError, TlsOptions, make_channel, read_pem,
+)
+from prodcat.serving.tensor_codec import dtype_name, tensor_proto_to_ndarray
 
 DEFAULT_TIMEOUT_S = 30.0
-DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 DEFAULT_CONCURRENCY = 4  # requests in flight from `predict_file`, so a batching server can merge them
-# List fields (tags, collections) are [batch, n] tensors padded with "" (which the model drops).
-# Padding every request to the same width lets TF Serving's batcher concatenate concurrent
-# requests without `pad_variable_length_inputs` (whose padding value, the tensor's first element,
-# would be a real tag, not ""). Lists longer than this round up to a power of two.
-DEFAULT_LIST_WIDTH = 16
-
-
-# ----------------------------------------------------------------------------- requests
-def build_predict_request(
-    products: Sequence[Product], *, model_name: str = "prodcat", signature_name: str = RAW_SIGNATURE,
-    raw_input_names: Iterable[str] | None = None, version: int | None = None, version_label: str | None = None,
-    output_filter: Iterable[str] = (), list_width: int = DEFAULT_LIST_WIDTH,
-) -> predict_pb2.PredictRequest:
-    """A TF Serving PredictRequest for products: raw fields (`serving_raw`) or serialized tf.Examples."""
-    request = predict_pb2.PredictRequest()
-    request.model_spec.name = model_name
-    request.model_spec.signature_name = signature_name
-    if version is not None:
-        request.model_spec.version.value = int(version)
-    elif version_label:
-        request.model_spec.version_label = version_label
-    if signature_name == RAW_SIGNATURE:
-        names = list(raw_input_names) if raw_input_names is not None else default_raw_input_names()
-        inputs = raw_inputs(products, names, list_width)
-    else:
-        from prodcat.contract.examples import products_to_serialized
-
-        inputs = {EXAMPLES_INPUT: object_array(products_to_serialized(list(products)))}
-    for name, array in inputs.items():
-        request.inputs[name].CopyFrom(ndarray_to_tensor_proto(array))
-    request.output_filter.extend(output_filter)
-    return request
-
-
-# ----------------------------------------------------------------------------- typed answers
-@dataclasses.dataclass(frozen=True)
-class VersionStatus:
-    """One version's state as GetModelStatus reports it (state: START/LOADING/AVAILABLE/UNLOADING/END)."""
-
-    version: int
-    state: str
-    error_code: str = "OK"
-    error_message: str = ""
-
-
-@dataclasses.dataclass(frozen=True)
-class TensorInfo:
-    dtype: str  # e.g. "DT_STRING"
-    shape: tuple[int | None, ...] | None  # None: unknown rank; None dims: any size
-
-
-@dataclasses.dataclass(frozen=True)
-class SignatureInfo:
-    method_name: str
-    inputs: dict[str, TensorInfo]
-    outputs: dict[str, TensorInfo]
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelMetadata:
-    name: str
-    version: int
-    signatures: dict[str, SignatureInfo]
-    signature_defs: Any  # the SignatureDefMap proto as served
-
-
-class PredictionError(RuntimeError):
-    """A failed call: `code` is the gRPC status code (grpc.StatusCode), `details` the server's message."""
-
-    def __init__(self, code: grpc.StatusCode, details: str) -> None:
-        self.code, self.details = code, details
-        super().__init__(f"{code.name}: {details}")
 
 
 def _tensor_info(info: Any) -> TensorInfo:
     shape = None if info.tensor_shape.unknown_rank else tuple(None if d.size < 0 else d.size for d in info.tensor_shape.dim)
     return TensorInfo(dtype_name(info.dtype), shape)
-
-
-# ----------------------------------------------------------------------------- TLS
-class TLSConfigError(ValueError):
-    """TLS settings that cannot work: an unreadable or malformed certificate/key, a missing half of a pair."""
-
-
-def read_pem(path: str | os.PathLike, what: str) -> bytes:
-    """The bytes of a PEM file; `what` names it in the error ("the TLS CA certificate")."""
-    try:
-        with open(path, "rb") as file:
-            data = file.read()
-    except OSError as err:
-        raise TLSConfigError(f"cannot read {what} {os.fspath(path)!r}: {err.strerror or err}") from None
-    if b"-----BEGIN " not in data:
-        raise TLSConfigError(f"{what} {os.fspath(path)!r} is not a PEM file (no -----BEGIN line)")
-    return data
-
-
-@dataclasses.dataclass(frozen=True)
-class TlsOptions:
-    """TLS for the client's gRPC channel; the certificate and key are paths to PEM files.
-
-    `ca_cert`: the CA certificate(s) the server's certificate must chain to (None: the system's
-    root CAs). `client_cert` + `client_key`: a client certificate, for servers that require one
-    (mutual TLS, `client_verify: true`). `server_name`: the name the server's certificate must
-    carry when it differs from the target's host (e.g. connecting to an IP address).
-    """
-
-    ca_cert: str | os.PathLike | None = None
-    client_cert: str | os.PathLike | None = None
-    client_key: str | os.PathLike | None = None
-    server_name: str | None = None
-
-    def credentials(self) -> grpc.ChannelCredentials:
-        """Reads the files (raising TLSConfigError with the path if one is unusable)."""
-        if (self.client_cert is None) != (self.client_key is None):
-            raise TLSConfigError("a client certificate needs its private key and vice versa (give both or neither)")
-        return grpc.ssl_channel_credentials(
-            root_certificates=read_pem(self.ca_cert, "the TLS CA certificate") if self.ca_cert is not None else None,
-            private_key=read_pem(self.client_key, "the TLS client key") if self.client_key is not None else None,
-            certificate_chain=read_pem(self.client_cert, "the TLS client certificate") if self.client_cert is not None else None,
-        )
-
-    def channel_options(self) -> list[tuple[str, Any]]:
-        return [("grpc.ssl_target_name_override", self.server_name)] if self.server_name else []
-
-
-def make_channel(target: str, tls: TlsOptions | None = None, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> grpc.Channel:
-    """A gRPC channel to `target` (host:port): plaintext, or TLS with `tls`."""
-    options = [("grpc.max_send_message_length", max_message_bytes), ("grpc.max_receive_message_length", max_message_bytes)]
-    if tls is None:
-        return grpc.insecure_channel(target, options=options)
-    return grpc.secure_channel(target, tls.credentials(), options=options + tls.channel_options())
 
 
 # ----------------------------------------------------------------------------- the client

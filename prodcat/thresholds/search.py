@@ -14,7 +14,7 @@ Its parts, one module each, in the order the search uses them:
 - `readable_values`: the chosen thresholds moved to short decimals that decide every eval node
   alike.
 
-`prodcat.thresholds.tuning` alternates the level search and the subtree floors until nothing
+`prodcat.thresholds.config_search` alternates the level search and the subtree floors until nothing
 changes. This module keeps the search's import path: it re-exports what `tuning`, the CLI, the
 pipeline component and the tests import from it.
 """

@@ -3,7 +3,7 @@
 Each sensitive subtree gets the lowest floor (not below `sensitive.min_confidence`, the policy
 minimum) at which the hierarchical precision of the products served a category in it (the
 Evaluator's `sensitive_predicted_<subtree>_hierarchical_precision`) reaches the sensitive target;
-`prodcat.thresholds.tuning` then re-tunes the levels with those floors, and so on until nothing
+`prodcat.thresholds.config_search` then re-tunes the levels with those floors, and so on until nothing
 changes. The lowest such floor, because a higher one only serves fewer of the subtree's products.
 """
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import grpc
 
-from prodcat.serving.client import TLSConfigError, read_pem
+from prodcat.serving.grpc_channel import TLSConfigError, read_pem
 
 
 @functools.lru_cache(maxsize=None)

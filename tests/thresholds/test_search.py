@@ -13,8 +13,9 @@ import pytest
 from prodcat.config import SensitiveConfig, ThresholdConfig, ThresholdOverride
 from prodcat.taxonomy import Taxonomy
 from prodcat.thresholds import search
+from prodcat.thresholds.result_table import format_result
 from prodcat.thresholds.search import TuningData, score, served_mask, tune_levels
-from prodcat.thresholds.tuning import EvalPredictions, format_result, tune
+from prodcat.thresholds.tuning import EvalPredictions, tune
 
 
 def synthetic(seed: int, products: int, levels: int = 3) -> TuningData:

@@ -2,7 +2,7 @@
 threshold is swept, the level-1 confusion, per-category scores and example mistakes.
 
 Every figure is a count over `EvalRecord`s, so the curves can be checked against a direct count
-of what serving would return (tests/reporting/test_report.py does).
+of what serving would return (tests/reporting/test_report_analysis.py does).
 """
 
 from __future__ import annotations

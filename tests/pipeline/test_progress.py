@@ -1,5 +1,5 @@
 """`prodcat run`'s live progress: the runner's component announcements become prodcat's lines,
-library chatter is dropped, errors and prodcat's own lines pass (the real run: test_faults)."""
+library chatter is dropped, errors and prodcat's own lines pass (the real run: test_faults_kill_resume)."""
 
 from __future__ import annotations
 

@@ -19,7 +19,6 @@ model that loads and answers.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import re
 import resource
@@ -31,72 +30,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ml_metadata.metadata_store import metadata_store
-from ml_metadata.proto import metadata_store_pb2
+from faults_fixtures import Store, read_store
 
 from prodcat.config import Config
-from prodcat.pipeline import local_runner
 
 REPO = Path(__file__).resolve().parents[2]
 ATTEMPT_TIMEOUT_S = 1800  # per attempt; a full run is a few minutes on 2 free cores
 UPSTREAM = ("ProductExampleGen", "StatisticsGen", "ImportSchemaGen")
-STATE = {
-    metadata_store_pb2.Execution.COMPLETE: "complete", metadata_store_pb2.Execution.CACHED: "cached",
-    metadata_store_pb2.Execution.FAILED: "failed", metadata_store_pb2.Execution.RUNNING: "running",
-    metadata_store_pb2.Execution.CANCELED: "canceled", metadata_store_pb2.Execution.NEW: "new",
-}
-
-
-# ------------------------------------------------------------------------------------ MLMD view
-@dataclasses.dataclass(frozen=True)
-class Execution:
-    id: int
-    node: str
-    state: str
-    inputs: dict[str, tuple[int, ...]]    # key -> artifact ids
-    outputs: dict[str, tuple[int, ...]]
-    result_message: str
-    properties: dict[str, str]            # what TFX keys its cache on, besides the inputs
-
-
-@dataclasses.dataclass(frozen=True)
-class Store:
-    """ML Metadata as the test needs it: runs oldest first, each a node id -> execution map."""
-
-    runs: list[dict[str, Execution]]
-    uris: dict[int, str]                  # artifact id -> uri
-
-    @property
-    def executions(self) -> list[Execution]:
-        return [e for run in self.runs for e in run.values()]
-
-    def producers(self, artifact_id: int) -> list[Execution]:
-        return [e for e in self.executions if any(artifact_id in ids for ids in e.outputs.values())]
-
-
-def read_store(metadata_path: Path) -> Store:
-    """A snapshot of the run's SQLite ML Metadata, read only (no runner process is alive)."""
-    connection = metadata_store_pb2.ConnectionConfig()
-    connection.sqlite.filename_uri = str(metadata_path)
-    connection.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-    store = metadata_store.MetadataStore(connection)
-    runs = []
-    for context in sorted(store.get_contexts_by_type("pipeline_run"), key=lambda c: (c.create_time_since_epoch, c.id)):
-        run = {}
-        for execution in store.get_executions_by_context(context.id):
-            node = next(c.name.split(".", 1)[-1] for c in store.get_contexts_by_execution(execution.id) if c.type == "node")
-            inputs: dict[str, list[int]] = {}
-            outputs: dict[str, list[int]] = {}
-            for event in store.get_events_by_execution_ids([execution.id]):
-                side = inputs if event.type == metadata_store_pb2.Event.INPUT else outputs
-                side.setdefault(event.path.steps[0].key, []).append(event.artifact_id)
-            result = execution.custom_properties.get("__execution_result__")
-            run[node] = Execution(execution.id, node, STATE[execution.last_known_state],
-                                  {k: tuple(v) for k, v in inputs.items()}, {k: tuple(v) for k, v in outputs.items()},
-                                  json.loads(result.string_value).get("resultMessage", "") if result is not None else "",
-                                  {k: str(v) for k, v in execution.custom_properties.items() if not k.startswith("__")})
-        runs.append(run)
-    return Store(runs, {a.id: a.uri for a in store.get_artifacts()})
 
 
 # ------------------------------------------------------------------------------------ the runs
@@ -298,7 +238,6 @@ def test_final_run_blesses_and_pushes_a_loadable_model(faulted: FaultedRuns, goo
     assert right / len(products) > 0.8
 
 
-
 @pytest.mark.e2e
 def test_the_run_reports_each_component_as_it_starts_and_ends(faulted: FaultedRuns) -> None:
     """What `prodcat run` shows a user: the cached components of the earlier attempts, the ones
@@ -316,34 +255,3 @@ def test_the_run_reports_each_component_as_it_starts_and_ends(faulted: FaultedRu
     summary_at = next(i for i, line in enumerate(lines) if line.startswith("prodcat run "))
     noise = [line for line in lines[:summary_at] if not line.startswith("prodcat:")]
     assert not noise, noise[:10]
-
-# ------------------------------------------------------------------------------------ fast checks
-def test_a_second_run_on_the_same_output_is_refused(tmp_path: Path) -> None:
-    config = Config(output_dir=str(tmp_path))
-    with local_runner.exclusive_output(config):
-        with pytest.raises(local_runner.OutputInUseError, match=f"pid {os.getpid()}"):
-            with local_runner.exclusive_output(config):
-                pass
-    with local_runner.exclusive_output(config):  # released
-        pass
-
-
-def test_only_unfinished_executions_are_marked_failed(tmp_path: Path) -> None:
-    from tfx.orchestration import metadata
-
-    path = tmp_path / "metadata.sqlite"
-    with metadata.Metadata(metadata.sqlite_metadata_connection_config(str(path))) as handle:
-        type_id = handle.store.put_execution_type(metadata_store_pb2.ExecutionType(name="Transform"))
-        states = [metadata_store_pb2.Execution.RUNNING, metadata_store_pb2.Execution.COMPLETE,
-                  metadata_store_pb2.Execution.NEW, metadata_store_pb2.Execution.CACHED,
-                  metadata_store_pb2.Execution.FAILED]
-        ids = handle.store.put_executions(
-            [metadata_store_pb2.Execution(type_id=type_id, last_known_state=s) for s in states])
-    assert sorted(local_runner.fail_orphaned_executions(path)) == [ids[0], ids[2]]
-    store = metadata_store.MetadataStore(metadata.sqlite_metadata_connection_config(str(path)))
-    got = {e.id: e for e in store.get_executions_by_id(ids)}
-    assert [STATE[got[i].last_known_state] for i in ids] == ["failed", "complete", "failed", "cached", "failed"]
-    result = json.loads(got[ids[0]].custom_properties["__execution_result__"].string_value)
-    assert result["resultMessage"].startswith("orphaned") and result["code"] == 10  # ABORTED
-    assert local_runner.fail_orphaned_executions(path) == []
-    assert local_runner.fail_orphaned_executions(tmp_path / "absent.sqlite") == []

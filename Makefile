@@ -17,11 +17,12 @@ export PRODCAT_TAXONOMY ?= $(SHARED_TAXONOMY)
 endif
 export PYTHONHASHSEED := 0
 
-.PHONY: help setup kfp-local run test test-fast soak lock clean
+.PHONY: help setup kfp-local run test test-fast golden soak lock clean
 
 help:
 	@echo "make run    - run the demo TFX pipeline locally and push a servable model"
 	@echo "make test   - set up the environment and run the test suite"
+	@echo "make golden - re-record the golden predictions (tests/pipeline/test_golden_predictions.py) after a change meant to move them"
 	@echo "make soak   - load test of the serving stack (after make run)"
 	@echo "make lock   - re-resolve requirements.lock from pyproject.toml (and the kfp-local lock)"
 	@echo "make kfp-local - the venv of KFP's local orchestrator (.venv-kfp), for tests/kubeflow/test_kfp_local.py"
@@ -59,6 +60,12 @@ test: setup kfp-local
 
 test-fast: setup
 	$(BIN)/python -m pytest -m "not e2e and not slow" $(PYTEST_ARGS)
+
+# Re-records the demo and Shopify models' predictions that every later change is compared with;
+# review the diff of tests/pipeline/test_golden_predictions/ before committing it.
+golden: setup
+	$(BIN)/python -m pytest tests/pipeline/test_golden_predictions.py --regen-all $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests/pipeline/test_golden_predictions.py $(PYTEST_ARGS)
 
 # 20,000 requests at concurrency 32 against `prodcat serve` (needs a pushed model: make run first).
 soak: setup

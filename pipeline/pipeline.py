@@ -18,7 +18,9 @@ from tfx.dsl.components.base import executor_spec
 from tfx.proto import example_gen_pb2
 
 from prodcat import features as F
-from prodcat.components import atomic_pusher, baseline_resolver, hierarchical_metrics, nodes, product_example_gen, threshold_tuner
+from prodcat.components import (
+    atomic_pusher, baseline_resolver, fixed_batch_transform, hierarchical_metrics, nodes, product_example_gen, threshold_tuner,
+)
 from prodcat.config import Config
 from prodcat.contract.signatures import EXAMPLES_SIGNATURE, TRANSFORM_SIGNATURE
 from prodcat.pipeline import portable_beam
@@ -166,7 +168,7 @@ def create_pipeline(config: Config, inputs: PipelineInputs, target: PipelineTarg
         schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]).with_id(nodes.EXAMPLE_VALIDATOR)
-    transform = tfx.components.Transform(
+    transform = fixed_batch_transform.FixedBatchTransform(
         examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN, custom_config=module_config.to_custom_config(TRANSFORM_CODE)).with_id(nodes.TRANSFORM)
     trainer = tfx.components.Trainer(

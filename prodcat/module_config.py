@@ -20,7 +20,8 @@ from prodcat.taxonomy import Taxonomy
 # The sources whose behaviour each component's output depends on (globs under the repo root).
 DOMAIN_CODE = ("prodcat/*.py", "prodcat/config/*.py", "prodcat/synth/*.py", "prodcat/fuzz/*.py", "contract/*.py")
 EXAMPLE_GEN_CODE = (*DOMAIN_CODE, "components/product_example_gen.py")
-TRANSFORM_CODE = (*DOMAIN_CODE, "trainer/preprocessing.py", "trainer/text.py", "trainer/encoders/*.py")
+TRANSFORM_CODE = (*DOMAIN_CODE, "trainer/preprocessing.py", "trainer/text.py", "trainer/encoders/*.py",
+                  "components/fixed_batch_transform.py")
 TRAINER_CODE = (*DOMAIN_CODE, "trainer/**/*.py")
 EVALUATOR_CODE = (*DOMAIN_CODE, "components/hierarchical_metrics.py", "components/hierarchical_counts.py")
 

@@ -131,45 +131,6 @@ def run_soak(
     )
 
 
-def format_report(result: SoakResult) -> str:
-    r = result
-    n_abusive = sum(a.sent for a in r.abuse)
-    lines = [
-        "prodcat soak: sustained load with abusive requests interleaved",
-        r.machine.describe(),
-        f"model: {r.model_base_path} (version {r.model_version}); products from {r.products_source}",
-        f"server: separate process, --max_request_bytes={r.max_request_bytes}; load generator: separate process",
-        "",
-        f"valid requests: {r.requests} single-product at concurrency {r.concurrency} (+ {n_abusive} abusive) in {r.wall_s:.1f} s, "
-        f"{r.requests_per_s:.1f} req/s",
-        f"  ok {r.ok}, failed {r.failed_valid} {r.errors or ''}",
-        f"  latency p50 {r.p50_ms:.1f} ms, p99 {r.p99_ms:.1f} ms, max {r.max_ms:.1f} ms",
-        f"  CPU seconds per wall second: server {r.server_cpu_s / r.wall_s:.2f}, load generator {r.client_cpu_s / r.wall_s:.2f}",
-        f"  server-side request counts by code during the soak: {dict(sorted(r.server_requests_by_code.items()))}",
-        "  (gRPC itself rejects oversized and undecodable requests before prodcat's handler counts them)",
-    ]
-    lines += [f"  e.g. {s}" for s in r.error_samples[:3]]
-    lines += [
-        "",
-        f"server RSS: idle {r.rss_idle_mib:.0f} MiB, after warm-up {r.rss_warm_mib:.0f} MiB, end {r.rss_end_mib:.0f} MiB "
-        f"(growth {r.rss_growth:+.1%}); during the soak min {r.rss_min_mib:.0f} / max {r.rss_max_mib:.0f} MiB "
-        f"({len(r.rss_samples)} samples)",
-    ]
-    if r.rss_samples:
-        picks = [r.rss_samples[int(i * (len(r.rss_samples) - 1) / 4)] for i in range(5)]
-        lines.append("  RSS over time: " + ", ".join(f"{t:.0f}s {v:.0f}" for t, v in picks))
-    lines += ["", f"{'abusive request':<18} {'expected':<19} {'sent':>5}  {'got':<32} {'max ms':>7}  clean"]
-    for a in r.abuse:
-        got = ", ".join(f"{code} x{n}" for code, n in sorted(a.codes.items())) or "-"
-        lines.append(f"{a.kind:<18} {a.expected:<19} {a.sent:>5}  {got:<32} {a.max_latency_ms:>7.1f}  {'yes' if a.clean else 'NO'}")
-    for a in r.abuse:
-        lines.append(f"  {a.kind}: {a.example}")
-    lines += ["", f"server after the soak: process alive {r.server_alive}, model AVAILABLE {r.server_available}, "
-              f"valid request {'answered correctly' if r.valid_after is None else r.valid_after}", "", "targets:"]
-    lines += [f"  {t:<48} {m:<36} {'MET' if ok else 'MISSED'}" for t, m, ok in r.targets()]
-    return "\n".join(lines)
-
-
 def build_arg_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="prodcat bench soak", description=__doc__.splitlines()[0])
     p.add_argument("--model-base-path", required=True, help="model base path (numbered versions)")

@@ -24,7 +24,8 @@ Floor = Callable[[int, str], float]  # (level, category id) -> the confidence th
 
 
 def config_floor(thresholds: ThresholdConfig, taxonomy: Taxonomy) -> Floor:
-    """The floor the serving graph applied: the level's, or a stricter sensitive/override one."""
+    """The floor the serving graph applied: the level's, or a stricter sensitive/override one (for
+    a product like the training data: one unlike it may have needed `per_level_unfamiliar`'s)."""
     sensitive = sensitive_membership(taxonomy, thresholds.sensitive.paths)
     overrides = [(node.id, o.min_confidence) for o in thresholds.overrides if (node := taxonomy.resolve(o.path))]
 

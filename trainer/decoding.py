@@ -20,6 +20,10 @@ category had no training products or the product is unlike the training data (it
 within `thresholds.novel_margin` of its nearest training product, of a sample). `unseen` never
 hands a product to a trained category, `all` always may (BENCHMARKS.md).
 
+A product unlike the training data (`familiarity`) is served under the stricter of its floors and
+`thresholds.per_level_unfamiliar`: the heads are as sure of a new shop's unfamiliar products as of
+familiar ones, and much more often wrong below level 1.
+
 A path ends at a category training products were labelled with when none was labelled deeper in
 its subtree (`thresholds.stop_where_labels_stop`): below it the training data supports no choice,
 and a deeper guess only costs hierarchical precision.
@@ -62,7 +66,8 @@ class HierarchicalDecoder(tf.Module):
         self.name_evidence_familiar = float(thresholds.name_evidence_familiar)
         self.familiar_margin = float(thresholds.name_evidence_margin)
         self.category_names = None
-        if category_names is not None and (self.fallback_below > 0.0 or self.name_evidence > 0.0):
+        if category_names is not None and (self.fallback_below > 0.0 or self.name_evidence > 0.0
+                                           or bool(thresholds.per_level_unfamiliar)):
             if len(category_names) != self.depth:
                 raise ValueError(f"expected category names for {self.depth} levels, got {len(category_names)}")
             self.category_names = list(category_names)
@@ -96,7 +101,13 @@ class HierarchicalDecoder(tf.Module):
         ]
         self.name_scores = None if self.category_names is None else CategoryNameScores(
             self.category_names, self.parent_index, thresholds.name_level_penalty)
-        self.floors = [tf.constant(v) for v in threshold_vectors(taxonomy, thresholds)]
+        floor_vectors = threshold_vectors(taxonomy, thresholds)
+        self.floors = [tf.constant(v) for v in floor_vectors]
+        # Stricter floors for a product unlike the training data: it needs the names and the sample to be told.
+        self.unfamiliar_floors = None
+        if self.name_scores is not None and self.training_sample is not None and thresholds.per_level_unfamiliar:
+            self.unfamiliar_floors = [tf.constant(np.maximum(v, np.float32(thresholds.for_level_unfamiliar(k))))
+                                      for k, v in enumerate(floor_vectors, start=1)]
         # Per-level calibration (softmax temperature); 1.0 leaves a level's probabilities as they are.
         self.temperatures = [thresholds.temperature(k) for k in range(1, self.depth + 1)]
 
@@ -107,9 +118,11 @@ class HierarchicalDecoder(tf.Module):
         level_probs = [calibrated(p, t) for p, t in zip(level_probs, self.temperatures)]
         with_names = (self.name_scores is not None and sentence is not None
                       and sentence.shape[-1] == self.name_scores.dim)
-        nearest = None  # each product's cosine to its nearest sampled training product, once computed
+        nearest = familiar = None  # cosine to the nearest sampled training product; like the training data
         if with_names and self.name_evidence > 0.0:
-            level_probs, nearest = self._with_name_evidence(level_probs, sentence)
+            level_probs, nearest, familiar = self._with_name_evidence(level_probs, sentence)
+        if with_names and self.unfamiliar_floors is not None and familiar is None:
+            familiar, nearest = self.familiarity(sentence)
         choices = self._beam_path(level_probs) if self.beam_width > 1 else self._greedy_path(level_probs)
         if with_names and self.fallback_below > 0.0:
             choices = self._with_name_fallback(level_probs, choices, sentence, nearest)
@@ -121,7 +134,10 @@ class HierarchicalDecoder(tf.Module):
             safe = tf.maximum(choice, 0)
             confidence = tf.gather(probs, safe, batch_dims=1)
             valid.append(has_class)
-            passed.append(tf.logical_and(has_class, confidence >= tf.gather(self.floors[k], safe)))
+            floor = tf.gather(self.floors[k], safe)
+            if familiar is not None and self.unfamiliar_floors is not None:
+                floor = tf.where(familiar, floor, tf.gather(self.unfamiliar_floors[k], safe))
+            passed.append(tf.logical_and(has_class, confidence >= floor))
             ids.append(tf.where(has_class, tf.gather(self.level_ids[k], safe), ""))
             names.append(tf.where(has_class, tf.gather(self.level_names[k], safe), ""))
             confidences.append(tf.where(has_class, confidence, 0.0))
@@ -178,22 +194,33 @@ class HierarchicalDecoder(tf.Module):
         query = tf.math.l2_normalize(tf.cast(sentence, tf.float32), axis=-1)
         return tf.reduce_max(tf.matmul(query, self.training_sample, transpose_b=True), axis=1)
 
+    def familiarity(self, sentence: tf.Tensor,
+                    level1_scores: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor]:
+        """([batch] bool, [batch] cosine): whether each product is like the training data (a sampled
+        training product more than `name_evidence_margin` nearer than any category name), and its
+        cosine to the nearest sampled training product. Needs the names and the training sample."""
+        if level1_scores is None:
+            level1_scores = self.name_scores.subtree_scores(sentence)[0]
+        nearest = self._nearest_training(sentence)
+        return tf.reduce_max(level1_scores, axis=1) + self.familiar_margin <= nearest, nearest  # level 1: best of all
+
     def _with_name_evidence(self, level_probs: Sequence[tf.Tensor],
-                            sentence: tf.Tensor) -> tuple[list[tf.Tensor], tf.Tensor | None]:
+                            sentence: tf.Tensor) -> tuple[list[tf.Tensor], tf.Tensor | None, tf.Tensor | None]:
         """Per level, softmax(log p + weight x subtree name score): the heads' probabilities and the
         names' similarity as one distribution (a product of experts). The weight is
         `name_evidence_familiar` for a product like the training data (a sampled training product
         more than `name_evidence_margin` nearer than any category name), where the heads know best.
-        Also returns the nearest-training cosines when it needed them (the fallback reuses them)."""
+        Also returns the nearest-training cosines and familiarity when it needed them (the fallback
+        and the unfamiliar floors reuse them)."""
         scores = self.name_scores.subtree_scores(sentence)
         weight = tf.fill(tf.shape(sentence)[:1], self.name_evidence)
-        nearest = None
-        if self.training_sample is not None and self.name_evidence_familiar != self.name_evidence:
-            nearest = self._nearest_training(sentence)
-            familiar = tf.reduce_max(scores[0], axis=1) + self.familiar_margin <= nearest  # level 1: best of all
+        nearest = familiar = None
+        if self.training_sample is not None and (self.name_evidence_familiar != self.name_evidence
+                                                 or self.unfamiliar_floors is not None):
+            familiar, nearest = self.familiarity(sentence, scores[0])
             weight = tf.where(familiar, self.name_evidence_familiar, weight)
         return [tf.nn.softmax(tf.math.log(tf.maximum(p, 1e-12)) + weight[:, None] * names, axis=-1)
-                for p, names in zip(level_probs, scores)], nearest
+                for p, names in zip(level_probs, scores)], nearest, familiar
 
     def _with_name_fallback(self, level_probs: Sequence[tf.Tensor], choices: list[tf.Tensor],
                             sentence: tf.Tensor, nearest: tf.Tensor | None = None) -> list[tf.Tensor]:
@@ -266,24 +293,3 @@ class HierarchicalDecoder(tf.Module):
             F.OUT_LEVEL_NAMES: level_names,
             F.OUT_LEVEL_CONFIDENCES: tf.stack(confidences, axis=1),
         }
-
-
-def model_decoder(keras_model, taxonomy: Taxonomy, thresholds: ThresholdConfig) -> HierarchicalDecoder:  # noqa: ANN001
-    """The decoder a trained model is exported with: the configured beam width and thresholds,
-    and the model's own category-name embeddings, record of its unseen classes and sample of
-    training products for the name fallback."""
-    from prodcat.trainer.model import category_name_embeddings, seen_class_masks
-
-    return HierarchicalDecoder(taxonomy, thresholds, beam_width=thresholds.beam_width,
-                               category_names=category_name_embeddings(keras_model, taxonomy.level_sizes()),
-                               seen_classes=seen_class_masks(keras_model, taxonomy.level_sizes()),
-                               training_sample=training_sample(keras_model))
-
-
-def training_sample(keras_model) -> np.ndarray | None:  # noqa: ANN001
-    """The training products' sentence embeddings a model was trained with (`trainer.run.train`
-    attaches them) or exported with (its decoder carries them); None for a model without."""
-    sample = getattr(keras_model, "training_sample", None)
-    if sample is None:
-        sample = getattr(getattr(keras_model, "decoder", None), "training_sample", None)
-    return None if sample is None else np.asarray(sample)

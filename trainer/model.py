@@ -16,8 +16,10 @@ import numpy as np
 import tensorflow as tf
 
 from prodcat import features as F
-from prodcat.config import ModelConfig, TextConfig
+from prodcat.config import ModelConfig, TextConfig, ThresholdConfig
+from prodcat.taxonomy import Taxonomy
 from prodcat.trainer import losses, margin  # noqa: F401  (register their Keras objects for reloading)
+from prodcat.trainer.decoding import HierarchicalDecoder
 from prodcat.trainer.layers import CategoryNames, HashedEmbeddingBag, NameScores, UnseenClassScores, WideLinear
 from prodcat.trainer.statistics import WideFeatures
 
@@ -225,3 +227,22 @@ def label_embeddings(taxonomy, encoder, batch_size: int = 256) -> list[np.ndarra
         both = embed([taxonomy[cid].path_str for cid in ids]) + embed([taxonomy[cid].name for cid in ids])
         levels.append(both / np.maximum(np.linalg.norm(both, axis=1, keepdims=True), 1e-12))
     return levels
+
+
+def model_decoder(keras_model, taxonomy: Taxonomy, thresholds: ThresholdConfig) -> HierarchicalDecoder:  # noqa: ANN001
+    """The decoder a trained model is exported with: the configured beam width and thresholds,
+    and the model's own category-name embeddings, record of its unseen classes and sample of
+    training products for the name fallback."""
+    return HierarchicalDecoder(taxonomy, thresholds, beam_width=thresholds.beam_width,
+                               category_names=category_name_embeddings(keras_model, taxonomy.level_sizes()),
+                               seen_classes=seen_class_masks(keras_model, taxonomy.level_sizes()),
+                               training_sample=training_sample(keras_model))
+
+
+def training_sample(keras_model) -> np.ndarray | None:  # noqa: ANN001
+    """The training products' sentence embeddings a model was trained with (`trainer.run.train`
+    attaches them) or exported with (its decoder carries them); None for a model without."""
+    sample = getattr(keras_model, "training_sample", None)
+    if sample is None:
+        sample = getattr(getattr(keras_model, "decoder", None), "training_sample", None)
+    return None if sample is None else np.asarray(sample)

@@ -24,7 +24,7 @@ from prodcat.config import Config, ThresholdConfig
 from prodcat.taxonomy import Taxonomy
 from prodcat.contract.signatures import ASSETS_EXTRA, CONFIG_ASSET, TAXONOMY_ASSET
 from prodcat.thresholds.tuning import EvalPredictions
-from prodcat.trainer.decoding import model_decoder
+from prodcat.trainer.model import model_decoder
 from prodcat.trainer.signatures import make_signatures, save_serving_model
 
 REPORT_ASSET = "threshold_tuning.json"
@@ -110,6 +110,7 @@ def eval_predictions(
     inputs = list(keras_model.input.keys()) if isinstance(keras_model.input, dict) else [F.TOKENS]
     decoder = model_decoder(keras_model, taxonomy, model.thresholds)
     present = [name for name in fields if name in raw_spec]  # a feature the schema lacks: "" for every product
+    strict_unfamiliar = decoder.unfamiliar_floors is not None and F.TEXT_EMBEDDING in model.tft_output.transformed_feature_spec()
 
     # Graph code already (Transform layer, Keras model, decoder): autograph would only re-convert
     # thousands of library functions, most of a small split's time.
@@ -123,7 +124,9 @@ def eval_predictions(
         sentence = transformed.get(F.TEXT_EMBEDDING)
         decoded = decoder(probs, sentence)
         batch = tf.shape(serialized)[0]
-        return {"probs": probs, "labels": labels, "sentence": sentence if sentence is not None else tf.zeros([0]),
+        unfamiliar = (tf.logical_not(decoder.familiarity(sentence)[0]) if strict_unfamiliar
+                      else tf.zeros([batch], tf.bool))
+        return {"unfamiliar": unfamiliar, "probs": probs, "labels": labels, "sentence": sentence if sentence is not None else tf.zeros([0]),
                 "id": _first_values(parsed[F.ID], batch), "category": _first_values(parsed[F.CATEGORY], batch),
                 "fields": {name: _first_values(parsed[name], batch) for name in present},
                 "level_ids": decoded[F.OUT_LEVEL_IDS], "confidences": decoded[F.OUT_LEVEL_CONFIDENCES],
@@ -136,7 +139,7 @@ def eval_predictions(
         dataset = dataset.take(max_products)
     out = EvalSplitPredictions([], [], [], np.zeros((0, depth), np.float32),
                                [] if with_probs else None, [] if with_probs else None)
-    confidences, served, text = [], [], {name: [] for name in present}
+    confidences, served, unfamiliar, text = [], [], [], {name: [] for name in present}
     probs, labels, sentences = [[] for _ in range(depth)], [[] for _ in range(depth)], []
     for batch in dataset.batch(batch_size):
         result = run(batch)
@@ -148,6 +151,7 @@ def eval_predictions(
         out.path_ids += [[_text(v) for v in row[:d]] for row, d in zip(level_ids, full_depth)]
         confidences.append(result["confidences"].numpy()[keep])
         served.append(result["depth"].numpy()[keep])
+        unfamiliar.append(result["unfamiliar"].numpy()[keep])
         for name in present:
             text[name] += [_text(v) for v in result["fields"][name].numpy()[keep]]
         if with_probs:
@@ -158,6 +162,8 @@ def eval_predictions(
                 sentences.append(result["sentence"].numpy()[keep])
     out.confidences = np.concatenate(confidences) if confidences else np.zeros((0, depth), np.float32)
     out.served_depths = np.concatenate(served) if served else np.zeros(0, np.int32)
+    if strict_unfamiliar:
+        out.unfamiliar = np.concatenate(unfamiliar) if unfamiliar else np.zeros(0, bool)
     out.fields = {name: text.get(name) or [""] * len(out) for name in fields}
     if with_probs:
         out.level_probs = [np.concatenate(p) if p else np.zeros((0, 0), np.float32) for p in probs]

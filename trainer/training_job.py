@@ -17,7 +17,7 @@ import tensorflow_transform as tft
 from prodcat.config import Config
 from prodcat.module_config import ModuleConfig
 from prodcat.trainer import distribution
-from prodcat.trainer.decoding import model_decoder
+from prodcat.trainer.model import model_decoder
 from prodcat.trainer.input_data import tfrecord_dataset_factory, training_datasets
 from prodcat.trainer.job_outputs import _write_assets, _write_digest, _write_warmup
 from prodcat.trainer.local_cluster import TrainingJob

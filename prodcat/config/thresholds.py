@@ -68,6 +68,11 @@ class ThresholdConfig(Section):
     per_level: tuple[Annotated[float, Field(ge=0.0, le=1.0)], ...] = Field(
         (0.3, 0.7, 0.9), min_length=1, description="confidence floor per level, level 1 first; the last repeats for "
         "deeper levels. Stricter below level 1: on shops never seen in training a wrong guess is most often a deep one")
+    per_level_unfamiliar: tuple[Annotated[float, Field(ge=0.0, le=1.0)], ...] = Field(
+        (0.7, 0.995, 0.999), description="confidence floor per level for a product unlike the training data (the "
+        "name_evidence_margin test; a model with category names and a training sample), where it is stricter than "
+        "per_level; the last repeats for deeper levels; (): per_level for every product. The heads are as sure of a "
+        "new shop's unfamiliar products as of familiar ones and much more often wrong below level 1")
     beam_width: int = Field(
         5, ge=1, le=64, description="paths kept by beam search over the tree (scored by the product of their level "
         "probabilities); 1: greedy decoding")
@@ -109,6 +114,13 @@ class ThresholdConfig(Section):
     def for_level(self, level: int) -> float:
         """The floor of `level` (1-based); the last value repeats for deeper levels."""
         return self.per_level[min(level, len(self.per_level)) - 1]
+
+    def for_level_unfamiliar(self, level: int) -> float:
+        """The floor of `level` (1-based) for a product unlike the training data: the stricter of
+        `per_level_unfamiliar` (its last value repeating) and `for_level`."""
+        if not self.per_level_unfamiliar:
+            return self.for_level(level)
+        return max(self.for_level(level), self.per_level_unfamiliar[min(level, len(self.per_level_unfamiliar)) - 1])
 
     def temperature(self, level: int) -> float:
         """The temperature of `level` (1-based): 1.0 (none) past the configured ones."""

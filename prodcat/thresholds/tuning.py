@@ -47,6 +47,7 @@ class EvalPredictions:
     level_probs: list[np.ndarray] | None = None
     level_labels: list[np.ndarray] | None = None
     sentence_embeddings: np.ndarray | None = None
+    unfamiliar: np.ndarray | None = None  # [products] bool: served under `per_level_unfamiliar`; None: no product
 
     def __len__(self) -> int:
         return len(self.true_ids)
@@ -129,7 +130,8 @@ def tune(
     """
     if not len(predictions):
         raise ThresholdTuningError("the eval split has no labelled products to tune thresholds on")
-    data = TuningData.build(taxonomy, predictions.true_ids, predictions.path_ids, predictions.confidences, thresholds)
+    data = TuningData.build(taxonomy, predictions.true_ids, predictions.path_ids, predictions.confidences, thresholds,
+                           predictions.unfamiliar)
     configured = evaluate(taxonomy, data, thresholds)
     plain = _search(taxonomy, data, thresholds, target_precision, sensitive_precision)
     if not calibrate:
@@ -144,7 +146,8 @@ def tune(
     while temperatures and temperatures[-1] == 1.0:
         temperatures.pop()
     path_ids, confidences = decode(temperatures)
-    calibrated_data = TuningData.build(taxonomy, predictions.true_ids, path_ids, confidences, thresholds)
+    calibrated_data = TuningData.build(taxonomy, predictions.true_ids, path_ids, confidences, thresholds,
+                                      predictions.unfamiliar)
     found = _search(taxonomy, calibrated_data, thresholds, target_precision, sensitive_precision, temperatures)
     plain_scores = evaluate(taxonomy, data, plain.thresholds)
     return _report(taxonomy, found, configured, thresholds.per_level, target_precision, sensitive_precision, calibration, {

@@ -51,14 +51,15 @@ class TuningData:
     @classmethod
     def build(
         cls, taxonomy: Taxonomy, true_ids: Sequence[str], path_ids: Sequence[Sequence[str]],
-        confidences: np.ndarray, thresholds: ThresholdConfig,
+        confidences: np.ndarray, thresholds: ThresholdConfig, unfamiliar: np.ndarray | None = None,
     ) -> TuningData:
         """From category ids: `path_ids[i]` is product i's decoded path (thresholds off) and
         `confidences[i, k]` the confidence of its node at level k+1.
 
         The sensitive subtrees of `thresholds.sensitive` that the taxonomy has are the tuned
         ones; an explicit override of one of them is taken as an earlier tuning result and
-        replaced; every other override is a fixed floor.
+        replaced; every other override is a fixed floor, and so are the floors of
+        `thresholds.per_level_unfamiliar` on the products `unfamiliar` marks (unlike the training data).
         """
         n, depth = len(true_ids), taxonomy.depth
         if len(path_ids) != n or len(confidences) != n:
@@ -95,6 +96,9 @@ class TuningData:
                 valid[i, k] = True
                 correct[i, k] = k < len(truth) and truth[k] == node_id
                 fixed_floors[i, k] = max([f for cid, f in fixed if cid in lineage], default=0.0)
+                if unfamiliar is not None and unfamiliar[i] and thresholds.per_level_unfamiliar:
+                    fixed_floors[i, k] = max(fixed_floors[i, k], thresholds.per_level_unfamiliar[
+                        min(k, len(thresholds.per_level_unfamiliar) - 1)])
                 in_subtree[i, k] = [r in lineage for r in roots]
         return cls(conf, valid, correct, true_depth, fixed_floors, in_subtree, true_in_subtree, paths)
 

@@ -189,7 +189,8 @@ def test_offline_scoring_is_what_the_serving_graph_does(demo_run, run_artifacts,
     thresholds = model.thresholds.model_copy(update={
         "per_level": tuple(cut(confidences[:, k]) for k in range(depth)), "temperatures": temperatures,
         "overrides": (ThresholdOverride(path="Mature", min_confidence=cut(np.array(mature))),)})
-    data = search.TuningData.build(model.taxonomy, predictions.true_ids, paths, confidences, thresholds)
+    data = search.TuningData.build(model.taxonomy, predictions.true_ids, paths, confidences, thresholds,
+                                   predictions.unfamiliar)
     expected = tuning.evaluate(model.taxonomy, data, thresholds)
     assert 0.2 < expected.coverage < 0.98 and expected.covered < expected.products, "the cut is not trivial"
 

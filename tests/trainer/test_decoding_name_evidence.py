@@ -67,7 +67,7 @@ def test_products_like_the_training_data_weigh_the_names_less(tiny_google: Taxon
     no training product near it gets 40, and Garden."""
     probs = [tf.constant([[0.8, 0.2]]), tf.constant([[0.3, 0.7]]), tf.constant([[1.0]])]
     sentence = tf.constant([[1.0, 1.2, 0.0]])
-    thresholds = ThresholdConfig(per_level=(0.0,), name_evidence=40.0, name_evidence_familiar=10.0,
+    thresholds = ThresholdConfig(per_level=(0.0,), per_level_unfamiliar=(), name_evidence=40.0, name_evidence_familiar=10.0,
                                  name_evidence_margin=0.2, name_fallback_below=0.0, sensitive=NO_SENSITIVE)
 
     def path(sample: list[list[float]]) -> str:

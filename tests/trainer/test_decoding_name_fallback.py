@@ -103,7 +103,8 @@ def test_auto_hands_a_product_to_a_trained_category_only_when_it_is_unlike_the_t
     row_0 = [0.5, 0.0, -np.sqrt(0.75)]
     sentence = tf.constant([row_0, [0.0, 0.2, 1.0]])
     seen = [np.array([True, True]), np.array([True, False]), np.array([True])]
-    thresholds = ThresholdConfig(per_level=(0.0,), name_evidence=0.0, name_fallback_below=0.7, name_fallback_classes="auto",
+    thresholds = ThresholdConfig(per_level=(0.0,), per_level_unfamiliar=(), name_evidence=0.0, name_fallback_below=0.7,
+                                 name_fallback_classes="auto",
                                  name_level_penalty=0.03, novel_margin=0.25, stop_where_labels_stop=False,
                                  sensitive=NO_SENSITIVE)
     like_row_0 = np.array([row_0], np.float32)

@@ -13,7 +13,7 @@ from prodcat.contract.signatures import EXAMPLES_SIGNATURE, RAW_SIGNATURE, WARMU
 from prodcat.serving.predict import resolve_model_dir
 from prodcat.contract.warmup import read_warmup_requests
 from prodcat.serving.server.servable import read_signature_defs
-from prodcat.trainer.decoding import training_sample
+from prodcat.trainer.model import training_sample
 from prodcat.trainer.run import NOVELTY_SAMPLE_SIZE
 
 

@@ -103,8 +103,7 @@ class HierarchicalDecoder(tf.Module):
             self.category_names, self.parent_index, thresholds.name_level_penalty)
         floor_vectors = threshold_vectors(taxonomy, thresholds)
         self.floors = [tf.constant(v) for v in floor_vectors]
-        # Stricter floors for a product unlike the training data: it needs the names and the sample to be told.
-        self.unfamiliar_floors = None
+        self.unfamiliar_floors = None  # telling an unlike product apart needs the names and the sample
         if self.name_scores is not None and self.training_sample is not None and thresholds.per_level_unfamiliar:
             self.unfamiliar_floors = [tf.constant(np.maximum(v, np.float32(thresholds.for_level_unfamiliar(k))))
                                       for k, v in enumerate(floor_vectors, start=1)]
@@ -113,6 +112,12 @@ class HierarchicalDecoder(tf.Module):
 
     def __call__(self, level_probs: Sequence[tf.Tensor], sentence: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
         """`sentence`: the products' sentence embeddings ([batch, dim]), for the name fallback."""
+        return self.decode(level_probs, sentence)[0]
+
+    def decode(self, level_probs: Sequence[tf.Tensor],
+               sentence: tf.Tensor | None = None) -> tuple[dict[str, tf.Tensor], tf.Tensor | None]:
+        """The outputs, and which products were served under `per_level_unfamiliar` ([batch] bool;
+        None: none could be), for threshold tuning to score what serving does."""
         if len(level_probs) != self.depth:
             raise ValueError(f"expected {self.depth} levels of probabilities, got {len(level_probs)}")
         level_probs = [calibrated(p, t) for p, t in zip(level_probs, self.temperatures)]
@@ -123,6 +128,7 @@ class HierarchicalDecoder(tf.Module):
             level_probs, nearest, familiar = self._with_name_evidence(level_probs, sentence)
         if with_names and self.unfamiliar_floors is not None and familiar is None:
             familiar, nearest = self.familiarity(sentence)
+        unfamiliar = None if familiar is None or self.unfamiliar_floors is None else tf.logical_not(familiar)
         choices = self._beam_path(level_probs) if self.beam_width > 1 else self._greedy_path(level_probs)
         if with_names and self.fallback_below > 0.0:
             choices = self._with_name_fallback(level_probs, choices, sentence, nearest)
@@ -135,13 +141,13 @@ class HierarchicalDecoder(tf.Module):
             confidence = tf.gather(probs, safe, batch_dims=1)
             valid.append(has_class)
             floor = tf.gather(self.floors[k], safe)
-            if familiar is not None and self.unfamiliar_floors is not None:
-                floor = tf.where(familiar, floor, tf.gather(self.unfamiliar_floors[k], safe))
+            if unfamiliar is not None:
+                floor = tf.where(unfamiliar, tf.gather(self.unfamiliar_floors[k], safe), floor)
             passed.append(tf.logical_and(has_class, confidence >= floor))
             ids.append(tf.where(has_class, tf.gather(self.level_ids[k], safe), ""))
             names.append(tf.where(has_class, tf.gather(self.level_names[k], safe), ""))
             confidences.append(tf.where(has_class, confidence, 0.0))
-        return self._outputs(ids, names, confidences, valid, passed)
+        return self._outputs(ids, names, confidences, valid, passed), unfamiliar
 
     def _greedy_path(self, level_probs: Sequence[tf.Tensor]) -> list[tf.Tensor]:
         """Per level, the best child of the previous choice ([batch] class index, -1 past a leaf)."""
@@ -194,8 +200,7 @@ class HierarchicalDecoder(tf.Module):
         query = tf.math.l2_normalize(tf.cast(sentence, tf.float32), axis=-1)
         return tf.reduce_max(tf.matmul(query, self.training_sample, transpose_b=True), axis=1)
 
-    def familiarity(self, sentence: tf.Tensor,
-                    level1_scores: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor]:
+    def familiarity(self, sentence: tf.Tensor, level1_scores: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor]:
         """([batch] bool, [batch] cosine): whether each product is like the training data (a sampled
         training product more than `name_evidence_margin` nearer than any category name), and its
         cosine to the nearest sampled training product. Needs the names and the training sample."""

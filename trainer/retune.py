@@ -110,7 +110,6 @@ def eval_predictions(
     inputs = list(keras_model.input.keys()) if isinstance(keras_model.input, dict) else [F.TOKENS]
     decoder = model_decoder(keras_model, taxonomy, model.thresholds)
     present = [name for name in fields if name in raw_spec]  # a feature the schema lacks: "" for every product
-    strict_unfamiliar = decoder.unfamiliar_floors is not None and F.TEXT_EMBEDDING in model.tft_output.transformed_feature_spec()
 
     # Graph code already (Transform layer, Keras model, decoder): autograph would only re-convert
     # thousands of library functions, most of a small split's time.
@@ -122,15 +121,16 @@ def eval_predictions(
         probs = [outputs[F.level_output(k)] for k in range(1, depth + 1)]
         labels = [tf.reshape(transformed[F.level_label(k)], [-1]) for k in range(1, depth + 1)]
         sentence = transformed.get(F.TEXT_EMBEDDING)
-        decoded = decoder(probs, sentence)
+        decoded, unfamiliar = decoder.decode(probs, sentence)
         batch = tf.shape(serialized)[0]
-        unfamiliar = (tf.logical_not(decoder.familiarity(sentence)[0]) if strict_unfamiliar
-                      else tf.zeros([batch], tf.bool))
-        return {"unfamiliar": unfamiliar, "probs": probs, "labels": labels, "sentence": sentence if sentence is not None else tf.zeros([0]),
-                "id": _first_values(parsed[F.ID], batch), "category": _first_values(parsed[F.CATEGORY], batch),
-                "fields": {name: _first_values(parsed[name], batch) for name in present},
-                "level_ids": decoded[F.OUT_LEVEL_IDS], "confidences": decoded[F.OUT_LEVEL_CONFIDENCES],
-                "full_depth": decoded[F.OUT_FULL_DEPTH], "depth": decoded[F.OUT_DEPTH]}
+        result = {"probs": probs, "labels": labels, "sentence": sentence if sentence is not None else tf.zeros([0]),
+                 "id": _first_values(parsed[F.ID], batch), "category": _first_values(parsed[F.CATEGORY], batch),
+                 "fields": {name: _first_values(parsed[name], batch) for name in present},
+                 "level_ids": decoded[F.OUT_LEVEL_IDS], "confidences": decoded[F.OUT_LEVEL_CONFIDENCES],
+                 "full_depth": decoded[F.OUT_FULL_DEPTH], "depth": decoded[F.OUT_DEPTH]}
+        if unfamiliar is not None:  # the decoder can tell unlike products apart
+            result["unfamiliar"] = unfamiliar
+        return result
 
     files = list(example_files)
     compression = "GZIP" if all(name.endswith(".gz") for name in files) else ""
@@ -151,7 +151,8 @@ def eval_predictions(
         out.path_ids += [[_text(v) for v in row[:d]] for row, d in zip(level_ids, full_depth)]
         confidences.append(result["confidences"].numpy()[keep])
         served.append(result["depth"].numpy()[keep])
-        unfamiliar.append(result["unfamiliar"].numpy()[keep])
+        if "unfamiliar" in result:
+            unfamiliar.append(result["unfamiliar"].numpy()[keep])
         for name in present:
             text[name] += [_text(v) for v in result["fields"][name].numpy()[keep]]
         if with_probs:
@@ -162,8 +163,8 @@ def eval_predictions(
                 sentences.append(result["sentence"].numpy()[keep])
     out.confidences = np.concatenate(confidences) if confidences else np.zeros((0, depth), np.float32)
     out.served_depths = np.concatenate(served) if served else np.zeros(0, np.int32)
-    if strict_unfamiliar:
-        out.unfamiliar = np.concatenate(unfamiliar) if unfamiliar else np.zeros(0, bool)
+    if unfamiliar:
+        out.unfamiliar = np.concatenate(unfamiliar)
     out.fields = {name: text.get(name) or [""] * len(out) for name in fields}
     if with_probs:
         out.level_probs = [np.concatenate(p) if p else np.zeros((0, 0), np.float32) for p in probs]

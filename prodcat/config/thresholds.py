@@ -116,11 +116,12 @@ class ThresholdConfig(Section):
         return self.per_level[min(level, len(self.per_level)) - 1]
 
     def for_level_unfamiliar(self, level: int) -> float:
-        """The floor of `level` (1-based) for a product unlike the training data: the stricter of
-        `per_level_unfamiliar` (its last value repeating) and `for_level`."""
+        """The extra floor of `level` (1-based) for a product unlike the training data (the last
+        value repeats; 0 without `per_level_unfamiliar`). Serving applies the stricter of it and
+        the product's other floors."""
         if not self.per_level_unfamiliar:
-            return self.for_level(level)
-        return max(self.for_level(level), self.per_level_unfamiliar[min(level, len(self.per_level_unfamiliar)) - 1])
+            return 0.0
+        return self.per_level_unfamiliar[min(level, len(self.per_level_unfamiliar)) - 1]
 
     def temperature(self, level: int) -> float:
         """The temperature of `level` (1-based): 1.0 (none) past the configured ones."""

@@ -96,9 +96,8 @@ class TuningData:
                 valid[i, k] = True
                 correct[i, k] = k < len(truth) and truth[k] == node_id
                 fixed_floors[i, k] = max([f for cid, f in fixed if cid in lineage], default=0.0)
-                if unfamiliar is not None and unfamiliar[i] and thresholds.per_level_unfamiliar:
-                    fixed_floors[i, k] = max(fixed_floors[i, k], thresholds.per_level_unfamiliar[
-                        min(k, len(thresholds.per_level_unfamiliar) - 1)])
+                if unfamiliar is not None and unfamiliar[i]:
+                    fixed_floors[i, k] = max(fixed_floors[i, k], thresholds.for_level_unfamiliar(k + 1))
                 in_subtree[i, k] = [r in lineage for r in roots]
         return cls(conf, valid, correct, true_depth, fixed_floors, in_subtree, true_in_subtree, paths)
 

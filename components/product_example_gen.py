@@ -30,8 +30,10 @@ from tfx.components.example_gen import base_example_gen_executor
 from tfx.dsl.io import fileio
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
+from tfx.utils import proto_utils
 
 from prodcat import features as F
+from prodcat.components.shop_split import split_by_shop
 from prodcat.config.data import REVIEW_LOGS_PROPERTY, REVIEW_PROVENANCE_FILE
 from prodcat.contract.examples import TFRECORD_READERS, product_to_example
 from prodcat.images import ImageError, normalize_image
@@ -232,6 +234,23 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
             if rejects:
                 _remove_outputs(examples_uri)
                 raise BadRecordsError.from_rejects(rejects)
+
+    def GenerateExamplesByBeam(self, pipeline: beam.Pipeline,
+                               exec_properties: dict[str, Any]) -> dict[str, beam.PCollection]:
+        """TFX's hash split, or the split by shop (`components.shop_split`) for `split.method` shop and auto."""
+        split = ModuleConfig.from_custom_config(read_custom_config(exec_properties)).config.split
+        if split.method not in ("shop", "auto"):
+            return super().GenerateExamplesByBeam(pipeline, exec_properties)
+        input_config = proto_utils.json_to_proto(
+            exec_properties[standard_component_specs.INPUT_CONFIG_KEY], example_gen_pb2.Input())
+        output_config = proto_utils.json_to_proto(
+            exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], example_gen_pb2.Output())
+        splits = output_config.split_config.splits
+        examples = pipeline | "InputToRecord" >> self.GetInputSourceToExamplePTransform()(
+            exec_properties, input_config.splits[0].pattern)
+        min_shops = 1 if split.method == "shop" else split.min_shops
+        parts = split_by_shop(examples, [s.hash_buckets for s in splits], min_shops)
+        return {s.name: part for s, part in zip(splits, parts)}
 
     def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
         examples_uri = getattr(self, "_examples_uri", None)

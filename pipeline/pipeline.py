@@ -71,17 +71,14 @@ def input_config(config: Config, inputs: PipelineInputs) -> example_gen_pb2.Inpu
 
 
 def split_config(config: Config) -> example_gen_pb2.Output:
-    """Hash split into train/eval; by shop when asked, so no shop is in both. None: splits as given."""
+    """Hash buckets of train and eval (hashed on the product, or by shop in ProductExampleGen); none for files."""
     if config.split.method == "files":
         return example_gen_pb2.Output()
     eval_buckets = max(1, round(config.split.buckets * config.split.eval_fraction))
-    output = example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(splits=[
+    return example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(splits=[
         example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=config.split.buckets - eval_buckets),
         example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=eval_buckets),
     ]))
-    if config.split.method == "shop":
-        output.split_config.partition_feature_name = "shop"
-    return output
 
 
 def eval_config(config: Config, taxonomy_path: str) -> tfma.EvalConfig:

@@ -86,6 +86,30 @@ def test_shop_split_keeps_every_shop_on_one_side(tmp_path: Path, tiny_google: Ta
     assert [(r["line"], r["field"], r["id"]) for r in read_rejects(str(uri), DROPPED_IMAGES_DIR)] == [(6, "image", "p5")]
 
 
+def _shops(examples: list[tf.train.Example]) -> set[bytes]:
+    return {_value(e, "shop") for e in examples} - {b""}
+
+
+def test_auto_split_is_by_shop_with_enough_shops_and_hashes_products_without_one(
+        tmp_path: Path, tiny_google: Taxonomy) -> None:
+    rows = [{"id": f"p{i}", "title": f"kite {i}", "category": "2", **({"shop": f"shop{i % 25}"} if i < 300 else {})}
+            for i in range(400)]
+    uri = _run(tmp_path, tiny_google, rows, Config(split=SplitConfig(method="auto", min_shops=25)))
+    train, evaluation = _read(uri / "Split-train"), _read(uri / "Split-eval")
+    assert len(train) + len(evaluation) == 400
+    assert _shops(train) and _shops(evaluation) and not _shops(train) & _shops(evaluation), "25 shops: by shop"
+    shopless = [sum(1 for e in split if not _value(e, "shop")) for split in (train, evaluation)]
+    assert sum(shopless) == 100 and min(shopless) > 5, "products without a shop are hashed on their id, not lumped"
+
+
+def test_auto_split_with_too_few_shops_is_by_product(tmp_path: Path, tiny_google: Taxonomy) -> None:
+    rows = [{"id": f"p{i}", "title": f"kite {i}", "category": "2", "shop": f"shop{i % 5}"} for i in range(200)]
+    uri = _run(tmp_path, tiny_google, rows, Config(split=SplitConfig(method="auto", min_shops=6)))
+    train, evaluation = _read(uri / "Split-train"), _read(uri / "Split-eval")
+    assert 20 < len(evaluation) < 70, "about a fifth of the products"
+    assert _shops(train) & _shops(evaluation) == _shops(evaluation) == {f"shop{i}".encode() for i in range(5)}
+
+
 def test_bad_record_fails_the_component_with_its_location(tmp_path: Path, tiny_google: Taxonomy) -> None:
     rows = [{"id": "a", "title": "kite", "category": "2"}, {"id": "b", "title": "kite", "category": "Toys > Drones"}]
     with pytest.raises(BadRecordsError, match=r"products.jsonl:2: field 'category'.*'Toys > Drones' is not in the taxonomy"):

@@ -1,0 +1,80 @@
+"""The train/eval split by shop: no shop in both, so model selection is judged on new merchants.
+
+Early stopping, the margin head's mixing weight, the thresholds and the Evaluator's gates all read
+the eval split. Split by product, they reward what a training shop's own listings share (its
+vendor, its wording, its product types), which new merchants do not have; split by shop, they
+reward what carries over.
+
+TFX's own `partition_feature_name` hashes one feature into buckets. Here the shops are put in a
+hash order and cut where the products, not the shops, reach each split's share: shop sizes follow
+a power law, so hashing shops into buckets would leave the eval split's size to where the few big
+shops fall (from a sliver to half the data). A product without a shop is hashed on its id.
+
+`split.method: auto` splits by shop when the products name at least `split.min_shops` shops, and by
+product otherwise: a handful of shops would make the eval split one or two merchants.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+from collections.abc import Iterable
+
+import apache_beam as beam
+import tensorflow as tf
+
+from prodcat import features as F
+
+
+def _value(example: tf.train.Example, name: str) -> bytes:
+    feature = example.features.feature.get(name)
+    values = feature.bytes_list.value if feature is not None else ()
+    return values[0] if values else b""
+
+
+def _hash(key: bytes) -> int:
+    return int(hashlib.sha256(key).hexdigest(), 16)
+
+
+def shop_splits(shop_sizes: Iterable[tuple[bytes, int]], shares: list[float]) -> dict[bytes, int]:
+    """Each shop's split: shops in hash order, cut where the products' running share passes `shares`.
+
+    A shop goes where the middle of its products falls, so each split's share is met to within
+    half a shop.
+    """
+    ordered = sorted(shop_sizes, key=lambda item: (_hash(b"shop\0" + item[0]), item[0]))
+    total = sum(size for _, size in ordered) or 1
+    bounds = [sum(shares[:i + 1]) / sum(shares) for i in range(len(shares) - 1)]
+    splits, before = {}, 0
+    for shop, size in ordered:
+        splits[shop] = bisect.bisect(bounds, (before + size / 2) / total)
+        before += size
+    return splits
+
+
+def partition(example: tf.train.Example, num_partitions: int, buckets: list[int],
+              splits_of_shops: dict[bytes, int]) -> int:
+    """The product's shop's split; hashed on its id when it has no shop or shops are not split on."""
+    shop = _value(example, F.SHOP)
+    if shop in splits_of_shops:
+        return splits_of_shops[shop]
+    bounds = [sum(buckets[:i + 1]) for i in range(num_partitions)]
+    return bisect.bisect(bounds, _hash(b"id\0" + _value(example, F.ID)) % bounds[-1])
+
+
+def split_by_shop(examples: beam.PCollection, hash_buckets: list[int], min_shops: int) -> list[beam.PCollection]:
+    """One PCollection per split, sized by `hash_buckets`; by shop once there are `min_shops` shops."""
+
+    def assign(sizes: list[tuple[bytes, int]]) -> dict[bytes, int]:
+        return shop_splits(sizes, [float(b) for b in hash_buckets]) if len(sizes) >= min_shops else {}
+
+    splits_of_shops = (
+        examples
+        | "Shops" >> beam.Map(lambda example: _value(example, F.SHOP))
+        | "NamedShops" >> beam.Filter(bool)
+        | "ShopSizes" >> beam.combiners.Count.PerElement()
+        | "AllShops" >> beam.combiners.ToList()
+        | "AssignShops" >> beam.Map(assign)
+    )
+    return list(examples | "SplitByShop" >> beam.Partition(
+        partition, len(hash_buckets), hash_buckets, beam.pvalue.AsSingleton(splits_of_shops)))

@@ -83,7 +83,7 @@ def with_reviews(config: Config, taxonomy: Taxonomy, data_root: str, pattern: st
     from prodcat.review.corrections import apply_reviews, data_files
 
     if config.split.method == "files":
-        raise ConfigError("review.logs: reviewed labels need split.method hash or shop (the files split keeps "
+        raise ConfigError("review.logs: reviewed labels need split.method auto, shop or hash (the files split keeps "
                           "the data's own train/eval files)")
     files = data_files(data_root, [pattern]) or input_files(data_root)
     corrected = apply_reviews(data_root, files, config.review.logs, taxonomy, config.output_path / "reviewed_data",

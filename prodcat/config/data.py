@@ -45,20 +45,21 @@ class DemoConfig(Section):
 class SplitConfig(Section):
     """How ExampleGen splits products into train and eval.
 
-    `shop` hashes on the shop name, so evaluation never sees a training shop (the realistic case
-    for a platform onboarding new merchants) and early stopping, the margin head's weight, the
-    thresholds and the gates are chosen for new merchants; a product without a shop is hashed on
-    its id. `auto` (the default) splits by shop when the products name at least `min_shops` shops,
-    by product otherwise. `hash` hashes on the whole product; `files` takes the splits as given:
-    files matching `train_pattern` and `eval_pattern` inside the data directory (e.g. a dataset's
-    official train/validation files).
+    `shop` keeps whole shops out of training, so evaluation never sees a training shop (the
+    realistic case for a platform onboarding new merchants) and early stopping, the margin head's
+    weight, the thresholds and the gates are chosen for new merchants: shops in a hash order, cut
+    where their products reach `eval_fraction`; a product without a shop is hashed on its id.
+    `auto` (the default) splits by shop when the products name at least `min_shops` shops, by
+    product id otherwise. `hash` is TFX's hash of the whole record; `files` takes the splits as
+    given: files matching `train_pattern` and `eval_pattern` inside the data directory (e.g. a
+    dataset's official train/validation files).
     """
 
     method: Literal["auto", "shop", "hash", "files"] = Field(
-        "auto", description="auto: shop if the data names min_shops shops, else hash; shop: by shop name "
-        "(no eval shop in training); hash: by product; files: as given")
+        "auto", description="auto: shop if the data names min_shops shops, else by product id; shop: by shop "
+        "name (no eval shop in training); hash: by product; files: as given")
     min_shops: int = Field(20, ge=1, description="auto: how many shops the data must name to be split by shop")
-    eval_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="share of products (hash) or shops (shop) kept for eval")
+    eval_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="share of products kept for eval (whole shops with shop)")
     buckets: int = Field(20, ge=2, description="hash buckets the split is made of (the eval share is rounded to them)")
     train_pattern: str = Field("train*", description="files: the training files' name pattern in the data directory")
     eval_pattern: str = Field("eval*", description="files: the eval files' name pattern in the data directory")

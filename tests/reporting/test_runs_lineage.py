@@ -75,7 +75,7 @@ def test_runs_lists_every_run_with_its_blessing_and_push(demo_run, capsys) -> No
         assert run.data and run.examples and run.examples.startswith(str(config.pipeline_root / "ProductExampleGen"))
         assert sum(run.split_counts.values()) == 900
         assert run.anomalies is not None and set(run.anomalies) == {"train", "eval"}
-        assert run.metrics["hierarchical_f1"] > 0.8 or not run.blessed
+        assert run.metrics["hierarchical_f1"] > 0.6 or not run.blessed  # on shops training never saw
     first = runs[0]
     assert first.blessed and first.pushed and first.components["Pusher"] == "complete"
     assert first.data == str(Path(demo_run.prepared.inputs.data_root) / demo_run.prepared.inputs.data_pattern)
@@ -125,7 +125,7 @@ def test_lineage_of_the_pushed_version_reaches_its_examples_data_and_blessing(de
     assert evaluation.details["same_examples_as_training"] is True
     assert evaluation.execution["node"] == blessing.execution["node"] == "Evaluator"
     assert blessing.details["blessed"] is True and (Path(blessing.uri) / "BLESSED").is_file()
-    assert evaluation.details["metrics"]["hierarchical_f1"] > 0.8
+    assert evaluation.details["metrics"]["hierarchical_f1"] > 0.6  # on shops training never saw
     assert evaluation.details["gate_failures"] == []
 
     # The same chain from the version directory's path, and through the CLI.

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import itertools
 from collections.abc import Iterable
 
 import apache_beam as beam
@@ -52,13 +53,14 @@ def shop_splits(shop_sizes: Iterable[tuple[bytes, int]], shares: list[float]) ->
     return splits
 
 
-def partition(example: tf.train.Example, num_partitions: int, buckets: list[int],
+def partition(example: tf.train.Example, num_partitions: int, bounds: list[int],
               splits_of_shops: dict[bytes, int]) -> int:
-    """The product's shop's split; hashed on its id when it has no shop or shops are not split on."""
+    """The product's shop's split; hashed on its id into the cumulative buckets `bounds` when it
+    has no shop or shops are not split on."""
+    del num_partitions  # beam.Partition passes it; `bounds` has one entry per split
     shop = _value(example, F.SHOP)
     if shop in splits_of_shops:
         return splits_of_shops[shop]
-    bounds = [sum(buckets[:i + 1]) for i in range(num_partitions)]
     return bisect.bisect(bounds, _hash(b"id\0" + _value(example, F.ID)) % bounds[-1])
 
 
@@ -77,4 +79,5 @@ def split_by_shop(examples: beam.PCollection, hash_buckets: list[int], min_shops
         | "AssignShops" >> beam.Map(assign)
     )
     return list(examples | "SplitByShop" >> beam.Partition(
-        partition, len(hash_buckets), hash_buckets, beam.pvalue.AsSingleton(splits_of_shops)))
+        partition, len(hash_buckets), list(itertools.accumulate(hash_buckets)),
+        beam.pvalue.AsSingleton(splits_of_shops)))

@@ -37,18 +37,19 @@ def _hash(key: bytes) -> int:
     return int(hashlib.sha256(key).hexdigest(), 16)
 
 
-def shop_splits(shop_sizes: Iterable[tuple[bytes, int]], shares: list[float]) -> dict[bytes, int]:
-    """Each shop's split: shops in hash order, cut where the products' running share passes `shares`.
+def shop_splits(shop_sizes: Iterable[tuple[bytes, int]], bounds: list[int]) -> dict[bytes, int]:
+    """Each shop's split: shops in hash order, cut where the products' running share passes each
+    split's share of the cumulative hash buckets `bounds`.
 
     A shop goes where the middle of its products falls, so each split's share is met to within
     half a shop.
     """
     ordered = sorted(shop_sizes, key=lambda item: (_hash(b"shop\0" + item[0]), item[0]))
     total = sum(size for _, size in ordered) or 1
-    bounds = [sum(shares[:i + 1]) / sum(shares) for i in range(len(shares) - 1)]
+    cuts = [bound / bounds[-1] for bound in bounds[:-1]]
     splits, before = {}, 0
     for shop, size in ordered:
-        splits[shop] = bisect.bisect(bounds, (before + size / 2) / total)
+        splits[shop] = bisect.bisect(cuts, (before + size / 2) / total)
         before += size
     return splits
 
@@ -66,9 +67,10 @@ def partition(example: tf.train.Example, num_partitions: int, bounds: list[int],
 
 def split_by_shop(examples: beam.PCollection, hash_buckets: list[int], min_shops: int) -> list[beam.PCollection]:
     """One PCollection per split, sized by `hash_buckets`; by shop once there are `min_shops` shops."""
+    bounds = list(itertools.accumulate(hash_buckets))
 
     def assign(sizes: list[tuple[bytes, int]]) -> dict[bytes, int]:
-        return shop_splits(sizes, [float(b) for b in hash_buckets]) if len(sizes) >= min_shops else {}
+        return shop_splits(sizes, bounds) if len(sizes) >= min_shops else {}
 
     splits_of_shops = (
         examples
@@ -79,5 +81,4 @@ def split_by_shop(examples: beam.PCollection, hash_buckets: list[int], min_shops
         | "AssignShops" >> beam.Map(assign)
     )
     return list(examples | "SplitByShop" >> beam.Partition(
-        partition, len(hash_buckets), list(itertools.accumulate(hash_buckets)),
-        beam.pvalue.AsSingleton(splits_of_shops)))
+        partition, len(bounds), bounds, beam.pvalue.AsSingleton(splits_of_shops)))

@@ -10,7 +10,7 @@ from prodcat.components.shop_split import shop_splits
 def test_eval_share_is_met_within_half_a_shop_whatever_the_shop_sizes() -> None:
     rng = random.Random(0)
     sizes = [(f"shop{i}".encode(), max(1, int(2000 / (i + 1) ** 1.2 * rng.random()))) for i in range(300)]
-    splits = shop_splits(sizes, [16.0, 4.0])
+    splits = shop_splits(sizes, [16, 20])
     total = sum(size for _, size in sizes)
     in_eval = sum(size for shop, size in sizes if splits[shop] == 1)
     biggest = max(size for _, size in sizes)
@@ -20,8 +20,8 @@ def test_eval_share_is_met_within_half_a_shop_whatever_the_shop_sizes() -> None:
 
 def test_a_shop_keeps_its_split_when_the_data_changes_little() -> None:
     sizes = [(f"shop{i}".encode(), 10) for i in range(100)]
-    before = shop_splits(sizes, [16.0, 4.0])
-    after = shop_splits(sizes + [(b"newcomer", 10)], [16.0, 4.0])
+    before = shop_splits(sizes, [16, 20])
+    after = shop_splits(sizes + [(b"newcomer", 10)], [16, 20])
     moved = [shop for shop in before if before[shop] != after[shop]]
     assert len(moved) <= 1, "the hash order is stable: a new shop moves at most the shop at the cut"
-    assert shop_splits(list(reversed(sizes)), [16.0, 4.0]) == before, "the input order does not matter"
+    assert shop_splits(list(reversed(sizes)), [16, 20]) == before, "the input order does not matter"

@@ -33,8 +33,8 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
 from prodcat import features as F
-from prodcat.components.shop_split import split_by_shop
-from prodcat.config.data import REVIEW_LOGS_PROPERTY, REVIEW_PROVENANCE_FILE
+from prodcat.components.shop_split import read_decision, split_by_shop, write_decision
+from prodcat.config.data import REVIEW_LOGS_PROPERTY, REVIEW_PROVENANCE_FILE, SPLIT_PROPERTY
 from prodcat.contract.examples import TFRECORD_READERS, product_to_example
 from prodcat.images import ImageError, normalize_image
 from prodcat.module_config import ModuleConfig
@@ -221,14 +221,15 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         examples_uri = artifact_utils.get_single_uri(output_dict[standard_component_specs.EXAMPLES_KEY])
         self._examples_uri = examples_uri
         super().Do(input_dict, output_dict, exec_properties)
+        [examples] = output_dict[standard_component_specs.EXAMPLES_KEY]
         provenance = os.path.join(exec_properties[standard_component_specs.INPUT_BASE_KEY], REVIEW_PROVENANCE_FILE)
         if fileio.exists(provenance):
             with fileio.open(provenance, "r") as handle:
                 text = handle.read()
-            [examples] = output_dict[standard_component_specs.EXAMPLES_KEY]
             examples.set_string_custom_property(
                 REVIEW_LOGS_PROPERTY, text.decode("utf-8") if isinstance(text, bytes) else text)
         config = ModuleConfig.from_custom_config(read_custom_config(exec_properties)).config
+        examples.set_string_custom_property(SPLIT_PROPERTY, read_decision(examples_uri, config.split.method))
         if config.ingest.on_bad_record == "fail":
             rejects = read_rejects(examples_uri)
             if rejects:
@@ -249,7 +250,9 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         examples = pipeline | "InputToRecord" >> self.GetInputSourceToExamplePTransform()(
             exec_properties, input_config.splits[0].pattern)
         min_shops = 1 if split.method == "shop" else split.min_shops
-        parts = split_by_shop(examples, [s.hash_buckets for s in splits], min_shops)
+        parts, decision = split_by_shop(examples, [s.hash_buckets for s in splits], min_shops, [s.name for s in splits])
+        if getattr(self, "_examples_uri", None):
+            write_decision(decision, self._examples_uri)
         return {s.name: part for s, part in zip(splits, parts)}
 
     def GetInputSourceToExamplePTransform(self) -> beam.PTransform:

@@ -19,12 +19,17 @@ from __future__ import annotations
 import bisect
 import hashlib
 import itertools
+import json
+import os
 from collections.abc import Iterable
 
 import apache_beam as beam
 import tensorflow as tf
+from tfx.dsl.io import fileio
 
 from prodcat import features as F
+
+DECISION_DIR = "SplitDecision"  # inside the Examples artifact, beside TFX's Split-* folders
 
 
 def _value(example: tf.train.Example, name: str) -> bytes:
@@ -65,20 +70,53 @@ def partition(example: tf.train.Example, num_partitions: int, bounds: list[int],
     return bisect.bisect(bounds, _hash(b"id\0" + _value(example, F.ID)) % bounds[-1])
 
 
-def split_by_shop(examples: beam.PCollection, hash_buckets: list[int], min_shops: int) -> list[beam.PCollection]:
-    """One PCollection per split, sized by `hash_buckets`; by shop once there are `min_shops` shops."""
+def describe(shop_sizes: list[tuple[bytes, int]], splits_of_shops: dict[bytes, int], split_names: list[str],
+             min_shops: int) -> str:
+    """What the split did, as JSON for the Examples artifact's `split` property: by shop (and how
+    many shops each split holds) or by product (and why)."""
+    if splits_of_shops:
+        shops = [sum(1 for split in splits_of_shops.values() if split == index) for index in range(len(split_names))]
+        return json.dumps({"by": "shop", "shops": len(shop_sizes), "shops_per_split": dict(zip(split_names, shops))})
+    return json.dumps({"by": "product", "shops": len(shop_sizes), "min_shops": min_shops})
+
+
+def split_by_shop(examples: beam.PCollection, hash_buckets: list[int], min_shops: int,
+                  split_names: list[str]) -> tuple[list[beam.PCollection], beam.PCollection]:
+    """One PCollection per split, sized by `hash_buckets`; by shop once there are `min_shops` shops.
+    Also a one-element PCollection describing the decision (`describe`)."""
     bounds = list(itertools.accumulate(hash_buckets))
 
     def assign(sizes: list[tuple[bytes, int]]) -> dict[bytes, int]:
         return shop_splits(sizes, bounds) if len(sizes) >= min_shops else {}
 
-    splits_of_shops = (
+    shop_sizes = (
         examples
         | "Shops" >> beam.Map(lambda example: _value(example, F.SHOP))
         | "NamedShops" >> beam.Filter(bool)
         | "ShopSizes" >> beam.combiners.Count.PerElement()
         | "AllShops" >> beam.combiners.ToList()
-        | "AssignShops" >> beam.Map(assign)
     )
-    return list(examples | "SplitByShop" >> beam.Partition(
-        partition, len(bounds), bounds, beam.pvalue.AsSingleton(splits_of_shops)))
+    splits_of_shops = shop_sizes | "AssignShops" >> beam.Map(assign)
+    decision = shop_sizes | "DescribeSplit" >> beam.Map(
+        lambda sizes, assigned: describe(sizes, assigned, split_names, min_shops),
+        beam.pvalue.AsSingleton(splits_of_shops))
+    parts = examples | "SplitByShop" >> beam.Partition(
+        partition, len(bounds), bounds, beam.pvalue.AsSingleton(splits_of_shops))
+    return list(parts), decision
+
+
+def write_decision(decision: beam.PCollection, examples_uri: str) -> None:
+    """Writes `split_by_shop`'s decision into the Examples artifact, for `read_decision`."""
+    _ = decision | "WriteSplitDecision" >> beam.io.WriteToText(
+        os.path.join(examples_uri, DECISION_DIR, "split"), file_name_suffix=".json", shard_name_template="")
+
+
+def read_decision(examples_uri: str, method: str) -> str:
+    """How the products were split, as JSON: the decision written by `write_decision` (methods
+    shop and auto), else `{"by": "product"}` (TFX's hash) or `{"by": "files"}`."""
+    path = os.path.join(examples_uri, DECISION_DIR, "split.json")
+    if fileio.exists(path):
+        with fileio.open(path, "r") as handle:
+            text = handle.read()
+        return (text.decode("utf-8") if isinstance(text, bytes) else text).strip()
+    return json.dumps({"by": "files" if method == "files" else "product"})

@@ -9,6 +9,7 @@ runner thinks it asked for.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 from pathlib import Path
@@ -17,6 +18,7 @@ from ml_metadata.proto import metadata_store_pb2
 
 from prodcat.components import nodes
 from prodcat.components.hierarchical_metrics import METRIC_NAME
+from prodcat.config.data import SPLIT_PROPERTY
 from prodcat.reporting.artifacts import (
     DataAnomaly, count_rejects, data_anomalies, evaluation_metrics, is_blessed, validation_failures,
 )
@@ -48,6 +50,7 @@ class RunSummary:
     dropped_images: int = 0  # products kept without their image (ingest.on_bad_image: drop_image)
     anomalies: list[DataAnomaly] | None = None  # None: no ExampleValidator output in this run
     report: str | None = None  # the run's HTML report (reporting/report.py), when one was written for it
+    split: dict | None = None  # how ExampleGen split train and eval (components/shop_split.py's decision)
 
     def component(self, node_id: str) -> ComponentRun | None:
         return next((c for c in self.components if c.node_id == node_id), None)
@@ -91,6 +94,8 @@ def latest_run_summary(metadata_path: str | Path, run_id: str | None = None) -> 
         from prodcat.components.product_example_gen import DROPPED_IMAGES_DIR, REJECTS_DIR
 
         examples_uri = example_gen.outputs["examples"][0]
+        recorded = outputs[nodes.EXAMPLE_GEN]["examples"][0].custom_properties.get(SPLIT_PROPERTY)
+        summary.split = json.loads(recorded.string_value) if recorded is not None else None
         summary.rejects = count_rejects(examples_uri)
         summary.rejects_dir = os.path.join(examples_uri, REJECTS_DIR)
         summary.dropped_images = count_rejects(examples_uri, DROPPED_IMAGES_DIR)
@@ -123,6 +128,8 @@ def format_summary(summary: RunSummary, wall_seconds: float | None, depth: int) 
         lines.append(f"    products {int(m.get('example_count', 0))}  coverage {fmt('coverage')}  "
                      f"hierarchical P/R/F1 {fmt('hierarchical_precision')}/{fmt('hierarchical_recall')}/{fmt('hierarchical_f1')}"
                      f"  leaf accuracy {fmt('leaf_accuracy')}")
+        if summary.split:
+            lines.append(f"    {describe_split(summary.split)}")
         levels = [k for k in range(1, depth + 1) if not math.isnan(m.get(f"accuracy_level_{k}", float("nan")))]
         lines.append("    per-level accuracy: " + "  ".join(f"L{k} {fmt(f'accuracy_level_{k}')}" for k in levels))
         lines.append("    per-level coverage: " + "  ".join(f"L{k} {fmt(f'coverage_level_{k}')}" for k in levels))
@@ -143,6 +150,20 @@ def format_summary(summary: RunSummary, wall_seconds: float | None, depth: int) 
     if summary.report:
         lines.append(f"  report: {summary.report}")
     return "\n".join(lines)
+
+
+def describe_split(split: dict) -> str:
+    """One line on whose products the eval split holds, so a figure is read for what it is."""
+    if split.get("by") == "shop":
+        held_out = split.get("shops_per_split", {}).get("eval", 0)
+        return f"eval split by shop: {held_out} of {split.get('shops', 0)} shops, none of them in training"
+    if split.get("by") == "files":
+        return "eval split: the eval files as given (split.method: files)"
+    shops = split.get("shops", 0)
+    if shops:
+        return (f"eval split by product: {shops} shop{'s' if shops != 1 else ''}, fewer than split.min_shops "
+                f"({split['min_shops']}), so the eval products' shops are in training too")
+    return "eval split by product"
 
 
 __all__ = ["RunSummary", "latest_run_summary", "format_summary", "METRIC_NAME"]

@@ -97,6 +97,7 @@ class IngestConfig(Section):
 # with their SHA-256; ExampleGen records it on the Examples artifact as a custom property.
 REVIEW_PROVENANCE_FILE = "review-provenance.txt"
 REVIEW_LOGS_PROPERTY = "review_logs"
+SPLIT_PROPERTY = "split"  # the Examples artifact's record of how train and eval were split
 
 
 class ReviewConfig(Section):

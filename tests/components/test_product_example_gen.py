@@ -21,11 +21,12 @@ from prodcat.components.product_example_gen import (
     read_rejects,
 )
 from prodcat.config import Config, IngestConfig, SplitConfig
+from prodcat.config.data import SPLIT_PROPERTY
 from prodcat.fuzz import DATA_DIR, KINDS, FuzzConfig, FuzzManifest, FuzzRecord, write_fuzz_corpus
 from prodcat.module_config import ModuleConfig
 from prodcat.pipeline.pipeline import split_config
 from prodcat.reporting.artifacts import count_rejects
-from prodcat.reporting.summary import RunSummary, format_summary
+from prodcat.reporting.summary import RunSummary, describe_split, format_summary
 from prodcat.taxonomy import Taxonomy
 
 
@@ -38,7 +39,8 @@ def _run(tmp_path: Path, taxonomy: Taxonomy, rows: list, config: Config) -> Path
 
 
 def _execute(tmp_path: Path, data: Path, pattern: str, taxonomy: Taxonomy, config: Config) -> Path:
-    """Runs the executor as TFX would, on the product files matching `pattern` in `data`."""
+    """Runs the executor as TFX would, on the product files matching `pattern` in `data`; the
+    Examples artifact's `split` property is kept in `_SPLITS` by its uri."""
     taxonomy_path = taxonomy.save(tmp_path / "taxonomy.txt")
     examples = standard_artifacts.Examples()
     examples.uri = str(tmp_path / "examples")
@@ -51,7 +53,11 @@ def _execute(tmp_path: Path, data: Path, pattern: str, taxonomy: Taxonomy, confi
             make_custom_config(ModuleConfig(config, str(taxonomy_path)).to_custom_config())),
     }
     Executor().Do({}, {standard_component_specs.EXAMPLES_KEY: [examples]}, exec_properties)
+    _SPLITS[examples.uri] = json.loads(examples.get_string_custom_property(SPLIT_PROPERTY))
     return Path(examples.uri)
+
+
+_SPLITS: dict[str, dict] = {}
 
 
 def _read(split_dir: Path) -> list[tf.train.Example]:
@@ -100,6 +106,10 @@ def test_auto_split_is_by_shop_with_enough_shops_and_hashes_products_without_one
     assert _shops(train) and _shops(evaluation) and not _shops(train) & _shops(evaluation), "25 shops: by shop"
     shopless = [sum(1 for e in split if not _value(e, "shop")) for split in (train, evaluation)]
     assert sum(shopless) == 100 and min(shopless) > 5, "products without a shop are hashed on their id, not lumped"
+    recorded = _SPLITS[str(uri)]
+    assert recorded == {"by": "shop", "shops": 25,
+                        "shops_per_split": {"train": len(_shops(train)), "eval": len(_shops(evaluation))}}
+    assert describe_split(recorded) == f"eval split by shop: {len(_shops(evaluation))} of 25 shops, none of them in training"
 
 
 def test_auto_split_with_too_few_shops_is_by_product(tmp_path: Path, tiny_google: Taxonomy) -> None:
@@ -108,6 +118,16 @@ def test_auto_split_with_too_few_shops_is_by_product(tmp_path: Path, tiny_google
     train, evaluation = _read(uri / "Split-train"), _read(uri / "Split-eval")
     assert 20 < len(evaluation) < 70, "about a fifth of the products"
     assert _shops(train) & _shops(evaluation) == _shops(evaluation) == {f"shop{i}".encode() for i in range(5)}
+    assert _SPLITS[str(uri)] == {"by": "product", "shops": 5, "min_shops": 6}
+    assert "by product: 5 shops, fewer than split.min_shops (6)" in describe_split(_SPLITS[str(uri)])
+
+
+def test_the_hash_split_is_recorded_as_by_product(tmp_path: Path, tiny_google: Taxonomy) -> None:
+    rows = [{"id": f"p{i}", "title": f"kite {i}", "category": "2", "shop": f"shop{i % 30}"} for i in range(100)]
+    uri = _run(tmp_path, tiny_google, rows, Config(split=SplitConfig(method="hash")))
+    assert _SPLITS[str(uri)] == {"by": "product"} and describe_split(_SPLITS[str(uri)]) == "eval split by product"
+    summary = RunSummary("run", [], {"example_count": 20.0}, None, None, split=_SPLITS[str(uri)])
+    assert "    eval split by product\n" in format_summary(summary, None, 3)
 
 
 def test_bad_record_fails_the_component_with_its_location(tmp_path: Path, tiny_google: Taxonomy) -> None:

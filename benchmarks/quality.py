@@ -26,12 +26,13 @@ Evaluator uses, for every system alike. Systems read the same product text (`pee
 prodcat runs the real pipeline (`benchmarks.prodcat_runner.train_and_predict`, default config,
 component cache off). Its data is the training side, split as `prodcat run --data` splits it
 (`split`: by shop when the products name enough shops) for early stopping and the Evaluator:
-prodcat never sees the benchmark's evaluation products before predicting them. `--set` changes
-one setting of that config (e.g. `--set model.seed=1` for another training); the setting is
-printed with the table and kept in the results, so a variant's figures never pass for the defaults'. Its main-table figures are the full greedy path
-(`full_depth=True`); its confidence is the smallest per-level confidence along that path, i.e.
-the served model returns the whole path exactly when every level passes a threshold equal to
-it. The operating point of its served, thresholded predictions is printed below the table.
+prodcat never sees the benchmark's evaluation products before predicting them. Each `--set`
+changes one setting of that config (e.g. `--set model.seed=1` for another training); the settings
+are printed with the table and kept in the results, so a variant's figures never pass for the
+defaults'. Its main-table figures are the full greedy path (`full_depth=True`); its confidence is
+the smallest per-level confidence along that path, i.e. the served model returns the whole path
+exactly when every level passes a threshold equal to it. The operating point of its served,
+thresholded predictions is printed below the table.
 
 Results go to `<work>.json` (beside the work directory) and per-system predictions to
 `<work>/predictions/`.
@@ -176,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     finished_at = datetime.datetime.now()
     result = {
         "command": "python -m benchmarks.quality " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "dataset": args.dataset, "prodcat_settings": args.settings, "source": str(source), "split": data.split, "text": text.describe(),
+        "dataset": args.dataset, "prodcat_settings": args.settings, "source": str(source), "split": data.split,
+        "text": text.describe(),
         "folds": [{"name": f.name, "train": len(f.train), "eval": len(f.test)} for f in data.folds],
         "started": started_at.isoformat(timespec="seconds"), "finished": finished_at.isoformat(timespec="seconds"),
         "machine_at_start": machine_start, "load_average_at_end": machine()["load_average_1_5_15"],

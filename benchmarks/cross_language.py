@@ -71,7 +71,7 @@ def split_by_language(products: list, taxonomy) -> tuple[list, dict[str, list]]:
 VARIANTS: dict[str, tuple[str, dict, dict]] = {
     "use_multilingual": ("use_multilingual", {}, {}),
     "use_m_title_only": ("use_multilingual", {}, {"embedding_fields": ["title"]}),
-    "use_m_with_description": ("use_multilingual", {}, {"embedding_fields": ["title", "product_type", "tags", "description"]}),
+    "use_m_without_description": ("use_multilingual", {}, {"embedding_fields": ["title", "product_type", "tags"]}),
     "ngrams_only": ("none", {}, {}),
 }
 

@@ -41,7 +41,7 @@ def test_a_second_run_trains_on_reviewed_decisions(tmp_path: Path, google_taxono
     config = Config(output_dir=str(tmp_path / "run"), taxonomy=str(google_taxonomy_path),
                     split=SplitConfig(method="hash"),
                     demo=DemoConfig(n_products=400, n_categories=8, n_shops=4, seed=5, label_noise=0.0),
-                    model=ModelConfig(epochs=5, label_semantics=False, label_prior=False),
+                    model=ModelConfig(epochs=5, label_semantics=False),
                     evaluation=EvaluationConfig(min_hierarchical_f1=0.2, min_coverage=0.2),
                     thresholds=ThresholdConfig(name_evidence=0.0, name_evidence_familiar=0.0, name_fallback_below=0.0))
     first = local_runner.prepare(config)

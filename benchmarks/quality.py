@@ -65,31 +65,14 @@ SYSTEMS = (*PEER_SYSTEMS, "prodcat")
 
 
 def config_overrides(settings: Sequence[str]) -> dict:
-    """`section.key=value` strings as the nested mapping `train_and_predict` lays over the config;
-    values are YAML, so numbers, lists and nulls keep their type."""
-    import yaml
-    from pydantic import ValidationError
+    """`section.key=value` strings as the nested mapping `train_and_predict` lays over the config
+    (values are YAML), checked against the config before any data is loaded."""
+    from prodcat.config.settings import parse_settings
 
-    from prodcat.config import Config
-
-    overrides: dict = {}
-    for setting in settings:
-        key, sep, value = setting.partition("=")
-        path = key.strip().split(".")
-        if not sep or not all(path):
-            raise ValueError(f"--set {setting!r}: expected section.key=value, e.g. model.seed=1")
-        node = overrides
-        for part in path[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise ValueError(f"--set {setting!r}: {part} is already set to a value")
-        node[path[-1]] = yaml.safe_load(value)
-    try:  # checked before hours of training, not after
-        Config.model_validate(overrides)
-    except ValidationError as err:
-        first = err.errors()[0]
-        raise ValueError(f"--set {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
-    return overrides
+    try:
+        return parse_settings(settings)
+    except ValueError as err:
+        raise ValueError(f"--set {err}") from None
 
 
 # ----------------------------------------------------------------------------- main

@@ -26,6 +26,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from prodcat.config.settings import nested_settings, parse_setting, with_settings
 from prodcat.kubeflow.compiler import TRAINER_CONFIG_PARAM
 from prodcat.kubeflow.package import CompiledPipeline, load_package
 
@@ -47,55 +48,38 @@ class Submission:
 
 
 def parse_parameters(items: Sequence[str]) -> dict[str, Any]:
-    """`KEY=VALUE` strings (CLI `--param`) to a dict; VALUE is JSON when it parses ("3", "[0.5, 0.4]")."""
-    values: dict[str, Any] = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"run parameter {item!r}: expected KEY=VALUE, e.g. model.epochs=3")
-        try:
-            values[key.strip()] = json.loads(text)
-        except json.JSONDecodeError:
-            values[key.strip()] = text
-    return values
+    """`KEY=VALUE` strings (CLI `--param`) to a dict; VALUE is YAML ("3", "[0.5, 0.4]", JSON too)."""
+    try:
+        return dict(parse_setting(item, example="model.epochs=3") for item in items)
+    except ValueError as err:
+        raise ValueError(f"run parameter {err}") from None
 
 
 def resolve_parameters(package: CompiledPipeline, overrides: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The run parameters to send: root parameters as given, Trainer config keys patched in.
+    """The run parameters to send: root parameters as given, Trainer config keys laid over the
+    compiled Trainer config.
 
     Only explicitly set parameters are returned; the others keep their compiled defaults.
     """
-    from prodcat.config import Config
-
     defaults = package.parameter_defaults()
     values: dict[str, Any] = {}
-    patches: dict[tuple[str, ...], Any] = {}
+    settings: dict[str, Any] = {}
     for key, value in (overrides or {}).items():
         if key in defaults:
             values[key] = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
         elif key.split(".")[0] in TRAINER_SECTIONS and "." in key:
-            patches[tuple(key.split("."))] = value
+            settings[key] = value
         else:
             raise ValueError(f"unknown run parameter {key!r}: use one of {sorted(defaults)} or a "
                              f"{'/'.join(TRAINER_SECTIONS)}.<field> key such as model.epochs")
-    if patches:
+    if settings:
         if TRAINER_CONFIG_PARAM not in defaults:
             raise ValueError(f"{package.name} has no {TRAINER_CONFIG_PARAM} parameter to patch")
         trainer_config = json.loads(values.get(TRAINER_CONFIG_PARAM) or defaults[TRAINER_CONFIG_PARAM])
-        config = trainer_config["config"]
-        for path, value in patches.items():
-            node = config
-            for part in path[:-1]:
-                if not isinstance(node.get(part), dict):
-                    raise ValueError(f"unknown run parameter {'.'.join(path)!r}")
-                node = node[part]
-            if path[-1] not in node:
-                raise ValueError(f"unknown run parameter {'.'.join(path)!r}")
-            node[path[-1]] = value
         try:
-            trainer_config["config"] = Config.model_validate(config).model_dump(mode="json")
+            trainer_config["config"] = with_settings(trainer_config["config"], nested_settings(settings))
         except ValueError as err:
-            raise ValueError(f"invalid run parameters {sorted('.'.join(p) for p in patches)}: {err}") from None
+            raise ValueError(f"run parameter {err}") from None
         values[TRAINER_CONFIG_PARAM] = json.dumps(trainer_config, sort_keys=True)
     return values
 

@@ -132,7 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--endpoint", help="KFP API endpoint (e.g. https://kfp.example.com)")
     p.add_argument("--experiment", default="prodcat")
     p.add_argument("--run-name")
-    p.add_argument("--param", action="append", default=[], help="KEY=VALUE runtime parameter (repeatable)")
+    p.add_argument("--param", action="append", default=[],
+                   help="KEY=VALUE run parameter, repeatable: a compiled parameter (data_root=gs://...) or a "
+                        "model/thresholds setting (model.epochs=3); VALUE is YAML")
     p.add_argument("--cron", help="recurring run schedule (KFP: 6 fields with seconds; Vertex: 5 fields)")
     p.add_argument("--vertex-project")
     p.add_argument("--vertex-region")

@@ -26,7 +26,7 @@ def test_settings_become_nested_overrides_with_yaml_values() -> None:
 
 @pytest.mark.parametrize("setting", ["seed", "model.seed", "model..seed=1", "=1"])
 def test_a_setting_without_section_key_and_value_is_refused(setting: str) -> None:
-    with pytest.raises(ValueError, match="expected section.key=value"):
+    with pytest.raises(ValueError, match="expected KEY=VALUE"):
         quality.config_overrides([setting])
 
 
@@ -39,7 +39,7 @@ def test_a_bad_setting_on_the_command_line_exits_with_usage_status(capsys: pytes
     with pytest.raises(SystemExit) as exit_info:
         quality.main(["--dataset", "mwpd", "--set", "seed"])
     assert exit_info.value.code == 2
-    assert "--set 'seed': expected section.key=value" in capsys.readouterr().err
+    assert "--set 'seed': expected KEY=VALUE" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("setting, message", [("seed=1", "--set seed: Extra inputs are not permitted"),

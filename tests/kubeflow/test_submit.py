@@ -171,9 +171,9 @@ def test_recurring_run_carries_cron(kfp_endpoint: str, packages: dict[str, Path]
 
 @pytest.mark.parametrize("kwargs, message", [
     (dict(parameters={"epochs": 3}), "unknown run parameter 'epochs'"),
-    (dict(parameters={"model.epoch": 3}), "unknown run parameter 'model.epoch'"),
+    (dict(parameters={"model.epoch": 3}), "run parameter model.epoch: Extra inputs are not permitted"),
     (dict(parameters={"split.method": "shop"}), "unknown run parameter"),
-    (dict(parameters={"model.epochs": 0}), "invalid run parameters"),
+    (dict(parameters={"model.epochs": 0}), "run parameter model.epochs: Input should be greater than"),
     (dict(recurring_cron="0 3 * * *"), "expects 6 fields"),
 ])
 def test_bad_input_fails_before_any_request(kfp_endpoint: str, packages: dict[str, Path], kwargs: dict, message: str) -> None:

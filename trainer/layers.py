@@ -173,20 +173,23 @@ class UnseenClassScores(keras.layers.Layer):
     training shops and false of the next shop: every step pushes their scores down, through their
     own weights and through the parts all classes share. So in training they are left out of the
     softmax, and at serving they are scored by the generic terms alone, less `offset` (calibrated
-    stacking), as the zero-shot peer scores every class.
+    stacking), as the zero-shot peer scores every class. The offset is a weight, so the trainer can
+    set it after training (`unseen_offset.choose_offset`) and the export keeps what it chose.
     """
 
     def __init__(self, seen: np.ndarray | None = None, n_classes: int = 0, offset: float = 0.0, **kwargs) -> None:
         super().__init__(**kwargs)
         self._initial = None if seen is None else np.asarray(seen, np.float32)
         self.n_classes = int(n_classes if seen is None else len(seen))
-        self.offset = float(offset)
+        self.initial_offset = float(offset)
 
     def build(self, input_shape) -> None:  # noqa: ANN001 (Keras signature)
         initial = self._initial
         self.seen = self.add_weight(
             name="seen", shape=(self.n_classes,), trainable=False,
             initializer=(lambda shape, dtype=None: tf.constant(initial, dtype)) if initial is not None else "zeros")
+        self.offset = self.add_weight(name="offset", shape=(), trainable=False,
+                                      initializer=keras.initializers.Constant(self.initial_offset))
         super().build(input_shape)
 
     def call(self, inputs: list[tf.Tensor], training: bool | None = None) -> tf.Tensor:
@@ -197,4 +200,4 @@ class UnseenClassScores(keras.layers.Layer):
         return tf.where(seen, specific + generic, generic - self.offset)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "n_classes": self.n_classes, "offset": self.offset}
+        return {**super().get_config(), "n_classes": self.n_classes, "offset": self.initial_offset}

@@ -26,13 +26,13 @@ head's fit is in margin_fit.py, its serving layers in margin_scores.py (all impo
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
-from scipy import ndimage
 
 from prodcat import features as F
+from prodcat.trainer.eval_choice import mean_level_accuracy, plateau_choice
 from prodcat.trainer.margin_fit import SINGLE_CLASS_SCORE, UNSEEN_SCORE, MarginHead, TrainingFeatures  # noqa: F401
 from prodcat.trainer.margin_scores import MarginScores, MixedScores
 
@@ -79,27 +79,15 @@ def choose_weight(network: keras.Model, scorer: MarginScores, eval_data: tf.data
             probs[k].append(outputs[F.level_output(k + 1)].numpy())
             scores[k].append(level_scores[k].numpy())
             labels[k].append(np.reshape(batch_labels[F.level_output(k + 1)].numpy(), [-1]))
+    log_probs = [np.log(np.maximum(np.concatenate(p), 1e-30)) if p else None for p in probs]
+    scores = [np.concatenate(s) if s else None for s in scores]
+    labels = [np.concatenate(y) if y else np.zeros(0, np.int64) for y in labels]
     accuracy = {}
     for weight in sorted({float(w) for w in grid}):
-        per_level = []
-        for p, s, y in zip(probs, scores, labels):
-            y = np.concatenate(y) if y else np.zeros(0, np.int64)
-            valid = y >= 0
-            if valid.any():
-                mixed = np.log(np.maximum(np.concatenate(p)[valid], 1e-30)) + weight * np.concatenate(s)[valid]
-                per_level.append(float((mixed.argmax(axis=1) == y[valid]).mean()))
-        if per_level:
-            accuracy[weight] = float(np.mean(per_level))
+        mixed = [None if p is None else p + weight * s for p, s in zip(log_probs, scores)]
+        value = mean_level_accuracy(mixed, labels)
+        if value is not None:
+            accuracy[weight] = value
     if not accuracy:  # no labelled eval products: nothing to choose by
         return 0.0, {}
     return plateau_choice(accuracy), accuracy
-
-
-def plateau_choice(accuracy: Mapping[float, float]) -> float:
-    """The candidate whose accuracy, averaged with its neighbours' in the sorted grid (the ends
-    repeated), is best, ties to the smaller: the middle of the best plateau rather than one eval
-    split's luckiest point (a small eval split's peak is often noise where the test curve keeps climbing)."""
-    weights = sorted(accuracy)
-    smoothed = ndimage.uniform_filter1d(np.array([accuracy[w] for w in weights], np.float64), size=3, mode="nearest")
-    best = int(np.argmax(np.round(smoothed, 9)))  # the first of equals: the smaller weight
-    return weights[best]

@@ -167,7 +167,8 @@ def build_model(
         seen = None if seen_classes is None else np.asarray(seen_classes[level - 1], bool)
         if generic is not None and model_cfg.unseen_classes == "label_semantics" and seen is not None:
             # also where every class is seen: the layer is the record of it (`seen_class_masks`)
-            logits = UnseenClassScores(seen, offset=model_cfg.unseen_class_offset,
+            offset = model_cfg.unseen_class_offset  # None: the trainer chooses it after training
+            logits = UnseenClassScores(seen, offset=0.0 if offset is None else offset,
                                        name=f"level_{level}_scores")([logits, generic])
         elif generic is not None:
             logits = keras.layers.Add(name=f"level_{level}_scores")([logits, generic])

@@ -3,8 +3,9 @@
 One job: `train` turns (features, labels) datasets into a trained Keras model and a training
 summary; it collects the training statistics, resamples by category if configured, fits the
 network under the distribution strategy with prodcat's callbacks, and mixes in the margin head
-(fitted before the network, weighted on the eval split). Reading the data is input_data.py's job,
-exporting the model training_job.py's.
+(fitted before the network, weighted on the eval split); with `model.unseen_class_offset` None the
+eval split also sets how far categories without training products are held back. Reading the data
+is input_data.py's job, exporting the model training_job.py's.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from prodcat import features as F
 from prodcat.config import Config, ModelConfig
 from prodcat.trainer import distribution
 from prodcat.trainer.callbacks import training_callbacks
+from prodcat.trainer.eval_choice import choose_unseen_offset
 from prodcat.trainer.losses import compile_model
 from prodcat.trainer.margin import choose_weight, mixed_layers, with_margin_head
 from prodcat.trainer.margin_fit import MarginHead, TrainingFeatures
@@ -106,10 +108,24 @@ def train(
         "strategy": type(strategy).__name__,
         "workers": distribution.cluster_workers(),
     }
+    if model_cfg.unseen_class_offset is None:
+        _choose_unseen_offset(model, model_cfg, eval_data, len(level_sizes), summary)
     if margin is not None:
         model = _with_margin_head(model, margin, model_cfg, eval_data, len(level_sizes), strategy, summary)
     model.training_sample = stats.sentence_sample  # the decoder's reference for products unlike training
     return model, summary
+
+
+def _choose_unseen_offset(model: tf.keras.Model, model_cfg: ModelConfig, eval_data: tf.data.Dataset,
+                          n_levels: int, summary: dict) -> None:
+    """Sets the offset of categories without training products to the one the eval split
+    chooses (before the margin head: the network's own scores decide it); records it in `summary`."""
+    offset, accuracy = choose_unseen_offset(model, eval_data, n_levels, model_cfg.unseen_class_offset_grid)
+    if offset is None:
+        return
+    _LOG.info("unseen-class offset: %g (eval mean per-level accuracy by offset: %s)", offset,
+              ", ".join(f"{o:g}: {a:.4f}" for o, a in accuracy.items()) or "no labelled eval products")
+    summary["unseen_class_offset"] = {"offset": offset, "eval_accuracy_by_offset": {f"{o:g}": a for o, a in accuracy.items()}}
 
 
 def _with_margin_head(model: tf.keras.Model, margin: MarginHead, model_cfg: ModelConfig, eval_data: tf.data.Dataset,

@@ -79,9 +79,13 @@ class ModelConfig(Section):
     unseen_classes: Literal["trained", "label_semantics"] = Field(
         "label_semantics", description="categories without training products: label_semantics leaves them out of "
         "training and scores them by their names at serving; trained keeps them in every softmax")
-    unseen_class_offset: float = Field(
+    unseen_class_offset: float | None = Field(
         3.0, ge=0.0, description="with unseen_classes label_semantics: subtracted from a name-only score at serving, "
-        "so such a category wins only by a margin")
+        "so such a category wins only by a margin; None: the middle of the best plateau of "
+        "unseen_class_offset_grid on the eval split")
+    unseen_class_offset_grid: tuple[Annotated[float, Field(ge=0.0)], ...] = Field(
+        (0.0, 1.5, 3.0, 4.5, 6.0, 9.0, 12.0), min_length=1, description="the offsets tried on the eval split when "
+        "unseen_class_offset is None")
     wide_path: bool = Field(
         True, description="wide & deep: add a linear model on the TF-IDF vector of the hashed n-grams to each "
         "level's scores, one weight per (n-gram, category with training products)")

@@ -9,9 +9,9 @@ from sklearn.svm import LinearSVC
 
 from prodcat import features as F
 from prodcat.config import MarginHeadConfig, ModelConfig, TextConfig
+from prodcat.trainer.eval_choice import plateau_choice
 from prodcat.trainer.margin import (
-    UNSEEN_SCORE, MarginHead, MarginScores, MixedScores, TrainingFeatures, choose_weight, mixed_layers, plateau_choice,
-    with_margin_head,
+    UNSEEN_SCORE, MarginHead, MarginScores, MixedScores, TrainingFeatures, choose_weight, mixed_layers, with_margin_head,
 )
 from prodcat.trainer.model import build_model, category_name_embeddings
 from prodcat.trainer.text import char_bucket_offset, hashed_tokens

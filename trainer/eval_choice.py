@@ -1,5 +1,5 @@
-"""Settings a trained model takes from the eval split: the scale of the scores of categories
-without training products, and (margin.py) the margin head's weight.
+"""Settings a trained model takes from the eval split: how far the scores of categories without
+training products are held back, and (margin.py) the margin head's weight.
 
 Both are chosen after training, on products training did not fit: with a split by shop, products
 of shops the model has not seen, as a new merchant's will be. A candidate is judged by the mean

@@ -174,7 +174,7 @@ class UnseenClassScores(keras.layers.Layer):
     own weights and through the parts all classes share. So in training they are left out of the
     softmax, and at serving they are scored by the generic terms alone, less `offset` (calibrated
     stacking), as the zero-shot peer scores every class. The offset is a weight, so the trainer can
-    set it after training (`unseen_offset.choose_offset`) and the export keeps what it chose.
+    set it after training (`eval_choice.choose_unseen_offset`) and the export keeps what it chose.
     """
 
     def __init__(self, seen: np.ndarray | None = None, n_classes: int = 0, offset: float = 0.0, **kwargs) -> None:

@@ -15,7 +15,7 @@ new shops they should compete more freely.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -57,9 +57,9 @@ def choose_unseen_offset(model: keras.Model, eval_data: tf.data.Dataset, n_level
                          grid: Sequence[float]) -> tuple[float | None, dict[float, float]]:
     """Sets every level's unseen-class offset to the candidate of `grid` whose predictions do
     best on the eval split (`plateau_choice` of the mean per-level accuracy). Returns it and every
-    accuracy; (None, {}) for a model without unseen-class scores, and the first candidate when
-    no eval product is labelled."""
-    layers = unseen_class_layers(model)
+    accuracy; (None, {}) for a model where every category had training products (the offset then
+    changes nothing), and the first candidate when no eval product is labelled."""
+    layers = [layer for layer in unseen_class_layers(model) if not np.all(layer.seen.numpy() > 0.5)]
     candidates = sorted({float(offset) for offset in grid})
     if not layers or not candidates:
         return None, {}
@@ -67,7 +67,7 @@ def choose_unseen_offset(model: keras.Model, eval_data: tf.data.Dataset, n_level
     for offset in candidates:
         for layer in layers:
             layer.offset.assign(offset)
-        probs, labels = _eval_outputs(model, eval_data, n_levels)
+        (probs,), labels = eval_level_outputs(eval_data, n_levels, model_probs(model, n_levels))
         value = mean_level_accuracy(probs, labels)
         if value is not None:
             accuracy[offset] = value
@@ -77,14 +77,28 @@ def choose_unseen_offset(model: keras.Model, eval_data: tf.data.Dataset, n_level
     return chosen, accuracy
 
 
-def _eval_outputs(model: keras.Model, eval_data: tf.data.Dataset,
-                  n_levels: int) -> tuple[list[np.ndarray | None], list[np.ndarray]]:
-    """Per level, the model's probabilities and the labels over the eval split."""
-    probs, labels = [[] for _ in range(n_levels)], [[] for _ in range(n_levels)]
-    for features, batch_labels in eval_data:
+# Per level, a model's scores of a batch of eval features.
+LevelScorer = Callable[[Mapping[str, tf.Tensor]], Sequence[tf.Tensor]]
+
+
+def model_probs(model: keras.Model, n_levels: int) -> LevelScorer:
+    """The model's per-level probabilities, as a scorer for `eval_level_outputs`."""
+    def score(features: Mapping[str, tf.Tensor]) -> list[tf.Tensor]:
         outputs = model({name: features[name] for name in model.input}, training=False)
+        return [outputs[F.level_output(k + 1)] for k in range(n_levels)]
+    return score
+
+
+def eval_level_outputs(eval_data: tf.data.Dataset, n_levels: int,
+                       *scorers: LevelScorer) -> tuple[list[list[np.ndarray | None]], list[np.ndarray]]:
+    """One pass over the eval split: per scorer, its scores per level, and the labels per level."""
+    scores = [[[] for _ in range(n_levels)] for _ in scorers]
+    labels = [[] for _ in range(n_levels)]
+    for features, batch_labels in eval_data:
+        for collected, scorer in zip(scores, scorers):
+            for k, values in enumerate(scorer(features)):
+                collected[k].append(np.asarray(values))
         for k in range(n_levels):
-            probs[k].append(outputs[F.level_output(k + 1)].numpy())
             labels[k].append(np.reshape(batch_labels[F.level_output(k + 1)].numpy(), [-1]))
-    return ([np.concatenate(p) if p else None for p in probs],
+    return ([[np.concatenate(v) if v else None for v in per_level] for per_level in scores],
             [np.concatenate(y) if y else np.zeros(0, np.int64) for y in labels])

@@ -32,7 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from prodcat import features as F
-from prodcat.trainer.eval_choice import mean_level_accuracy, plateau_choice
+from prodcat.trainer.eval_choice import eval_level_outputs, mean_level_accuracy, model_probs, plateau_choice
 from prodcat.trainer.margin_fit import SINGLE_CLASS_SCORE, UNSEEN_SCORE, MarginHead, TrainingFeatures  # noqa: F401
 from prodcat.trainer.margin_scores import MarginScores, MixedScores
 
@@ -71,17 +71,10 @@ def choose_weight(network: keras.Model, scorer: MarginScores, eval_data: tf.data
                   grid: Sequence[float]) -> tuple[float, dict[float, float]]:
     """The weight (from `grid`) whose mixed distributions do best on the eval split, by
     `plateau_choice` of each candidate's mean per-level accuracy. Returns it and every accuracy."""
-    probs, scores, labels = ([[] for _ in range(n_levels)] for _ in range(3))
-    for features, batch_labels in eval_data:
-        outputs = network({name: features[name] for name in network.input}, training=False)
-        level_scores = scorer({name: features[name] for name in margin_inputs(features)})
-        for k in range(n_levels):
-            probs[k].append(outputs[F.level_output(k + 1)].numpy())
-            scores[k].append(level_scores[k].numpy())
-            labels[k].append(np.reshape(batch_labels[F.level_output(k + 1)].numpy(), [-1]))
-    log_probs = [np.log(np.maximum(np.concatenate(p), 1e-30)) if p else None for p in probs]
-    scores = [np.concatenate(s) if s else None for s in scores]
-    labels = [np.concatenate(y) if y else np.zeros(0, np.int64) for y in labels]
+    (probs, scores), labels = eval_level_outputs(
+        eval_data, n_levels, model_probs(network, n_levels),
+        lambda features: scorer({name: features[name] for name in margin_inputs(features)}))
+    log_probs = [None if p is None else np.log(np.maximum(p, 1e-30)) for p in probs]
     accuracy = {}
     for weight in sorted({float(w) for w in grid}):
         mixed = [None if p is None else p + weight * s for p, s in zip(log_probs, scores)]

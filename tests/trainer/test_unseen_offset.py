@@ -58,11 +58,17 @@ def test_the_eval_split_sets_how_far_unseen_categories_are_held_back(tmp_path) -
                                atol=1e-6)
 
 
-def test_a_model_without_unseen_class_scores_has_no_offset_to_choose() -> None:
+def test_a_model_without_unseen_categories_has_no_offset_to_choose() -> None:
     config = ModelConfig(hidden_units=(4,), level_hidden_units=0, ngram_features=False, wide_path=False,
                          merchant_feature=False, label_semantics=False)
     model = build_model([2], config, TextConfig(word_buckets=16), {F.TEXT_EMBEDDING: 4})
     assert choose_unseen_offset(model, _eval_split([[1.0, 0.0, 0.0, 0.0]], [0]), 1, GRID) == (None, {})
+    # every category had training products: the offset would change nothing
+    every_class_seen = build_model(
+        [2], config.model_copy(update={"label_semantics": True}), TextConfig(word_buckets=16), {F.TEXT_EMBEDDING: 4},
+        label_embeddings=[np.eye(4, dtype=np.float32)[:2]], seen_classes=[np.array([True, True])])
+    assert unseen_class_layers(every_class_seen)
+    assert choose_unseen_offset(every_class_seen, _eval_split([[1.0, 0.0, 0.0, 0.0]], [0]), 1, GRID) == (None, {})
 
 
 def test_mean_level_accuracy_counts_labelled_products_only() -> None:

@@ -66,6 +66,26 @@ def test_bad_config_is_reported_with_the_setting(tmp_path: Path, capsys: pytest.
     assert "model.epochs" in err and "model.hidden_unit" in err
 
 
+def test_run_settings_from_the_command_line_win_over_the_config_file(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from prodcat.pipeline import local_runner
+
+    config = tmp_path / "c.yaml"
+    config.write_text("model: {epochs: 4, seed: 3}\n", encoding="utf-8")
+    seen = []
+
+    def prepare(config):  # noqa: ANN001, ANN202  (stops the run once the config is known)
+        seen.append(config)
+        raise ValueError("stopped after reading the config")
+
+    monkeypatch.setattr(local_runner, "prepare", prepare)
+    assert main(["run", "--config", str(config), "--set", "model.seed=7", "--set", "model.unseen_class_offset=null"]) == 2
+    assert (seen[0].model.epochs, seen[0].model.seed, seen[0].model.unseen_class_offset) == (4, 7, None)
+    assert main(["run", "--set", "model.epoch=3"]) == 2
+    assert capsys.readouterr().err.endswith("prodcat: error: --set model.epoch: Extra inputs are not permitted\n")
+    assert len(seen) == 1  # a wrong setting stops before anything runs
+
+
 def test_predict_with_a_missing_model_is_a_clean_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     (tmp_path / "p.jsonl").write_text('{"id": "a", "title": "x"}\n', encoding="utf-8")
     code = main(["predict", "--model", str(tmp_path), "--input", str(tmp_path / "p.jsonl"), "--output", str(tmp_path / "o.jsonl")])

@@ -1,5 +1,5 @@
-"""Config settings named on a command line (`prodcat.config.settings`): what `benchmarks.quality
---set` and `prodcat submit --param` both read."""
+"""Config settings named on a command line (`prodcat.config.settings`): what `prodcat run --set`,
+`benchmarks.quality --set` and `prodcat submit --param` read."""
 
 from __future__ import annotations
 

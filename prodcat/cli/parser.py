@@ -66,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="product file or directory (JSONL, CSV, Parquet, TFRecord)")
     p.add_argument("--taxonomy", help="taxonomy file or URL (default: $PRODCAT_TAXONOMY or Google's file)")
     p.add_argument("--output", help="output directory (pipeline root, metadata, serving/)")
+    p.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
+                   help="a config setting laid over --config (YAML value), e.g. --set model.seed=1; repeatable")
     p.add_argument("--no-cache", action="store_true", help="re-run every component")
     p.add_argument("--verbose", action="store_true", help="show TFX, Beam and TensorFlow logs")
     p.set_defaults(func=_cmd_run)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from prodcat.cli.quiet_logs import _quiet_libraries
 from prodcat.config import load_config
+from prodcat.config.settings import config_with_settings
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
@@ -40,7 +41,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from prodcat.reporting.report_data import synthetic_data_note
     from prodcat.reporting.summary import format_summary, latest_run_summary
 
-    config = load_config(args.config).with_overrides(
+    config = config_with_settings(load_config(args.config), args.settings).with_overrides(
         data=args.data, taxonomy=args.taxonomy, output_dir=args.output,
         enable_cache=False if args.no_cache else None,
     )

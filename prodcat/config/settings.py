@@ -1,6 +1,6 @@
 """Config settings named on a command line: `section.key=value`, laid over a config.
 
-`benchmarks.quality --set` and `prodcat submit --param` both take them. The value is YAML, so
+`prodcat run --set`, `benchmarks.quality --set` and `prodcat submit --param` take them. The value is YAML, so
 numbers, booleans, lists and nulls keep their type (`model.seed=1`, `text.fields=[title, tags]`)
 and JSON values read the same. A setting is checked against the config before anything runs: a
 typo should fail in a second with the setting's name, not after an hour of training.
@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import ValidationError
+
+if TYPE_CHECKING:
+    from prodcat.config import Config
 
 
 def parse_setting(item: str, example: str = "model.seed=1") -> tuple[str, Any]:
@@ -70,3 +73,17 @@ def parse_settings(items: Sequence[str]) -> dict[str, Any]:
     nested = nested_settings(dict(parse_setting(item) for item in items))
     with_settings({}, nested)
     return nested
+
+
+def config_with_settings(config: Config, items: Sequence[str]) -> Config:
+    """`config` with `section.key=value` strings laid over it: a run's settings from its command
+    line win over its config file. A wrong setting is a ValueError naming it."""
+    from prodcat.config import Config
+
+    if not items:
+        return config
+    try:
+        settings = nested_settings(dict(parse_setting(item) for item in items))
+        return Config.model_validate(with_settings(config.model_dump(mode="json"), settings))
+    except ValueError as err:
+        raise ValueError(f"--set {err}") from None

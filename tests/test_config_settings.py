@@ -45,6 +45,9 @@ def test_settings_are_laid_over_a_config_and_validated() -> None:
         with_settings(base, {"model": {"epoch": 3}})
     with pytest.raises(ValueError, match="^model.epochs: Input should be greater than or equal to 1$"):
         with_settings(base, {"model": {"epochs": 0}})
+    with pytest.raises(ValueError, match="^text.field: Extra inputs are not permitted; "
+                                         "model.epochs: Input should be greater than or equal to 1$"):
+        with_settings(base, {"model": {"epochs": 0}, "text": {"field": ["title"]}})
 
 
 def test_parse_settings_checks_against_the_default_config() -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from prodcat.config.base import FROM_FILE, Section
+from prodcat.config.base import FROM_FILE, Section, validation_problems
 from prodcat.config.data import DemoConfig, IngestConfig, ReviewConfig, SplitConfig
 from prodcat.config.features import ImageConfig, TextConfig, TextEncoderConfig
 from prodcat.config.model import REMOVED_MODEL_SETTINGS, MarginHeadConfig, ModelConfig
@@ -125,7 +125,4 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
     try:
         return Config.model_validate(raw, context={FROM_FILE: True})
     except ValidationError as err:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()
-        )
-        raise ConfigError(f"{path}: {problems}") from None
+        raise ConfigError(f"{path}: {validation_problems(err)}") from None

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from pydantic import ValidationError
 
+from prodcat.config.base import validation_problems
+
 if TYPE_CHECKING:
     from prodcat.config import Config
 
@@ -50,7 +52,7 @@ def nested_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
 
 def with_settings(config: Mapping[str, Any], settings: Mapping[str, Any]) -> dict[str, Any]:
     """`config` (a config as a mapping) with the nested `settings` laid over it, validated:
-    a setting the config does not have, or a value it does not accept, is a ValueError naming it.
+    settings the config does not have, or values it does not accept, are one ValueError naming each.
     Returns the validated config as JSON-ready data."""
     from prodcat.config import Config
 
@@ -64,8 +66,7 @@ def with_settings(config: Mapping[str, Any], settings: Mapping[str, Any]) -> dic
     try:
         return Config.model_validate(merged(config, settings)).model_dump(mode="json")
     except ValidationError as err:
-        first = err.errors()[0]
-        raise ValueError(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+        raise ValueError(validation_problems(err)) from None
 
 
 def parse_settings(items: Sequence[str]) -> dict[str, Any]:

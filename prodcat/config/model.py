@@ -80,7 +80,7 @@ class ModelConfig(Section):
         "label_semantics", description="categories without training products: label_semantics leaves them out of "
         "training and scores them by their names at serving; trained keeps them in every softmax")
     unseen_class_offset: float | None = Field(
-        3.0, ge=0.0, description="with unseen_classes label_semantics: subtracted from a name-only score at serving, "
+        None, ge=0.0, description="with unseen_classes label_semantics: subtracted from a name-only score at serving, "
         "so such a category wins only by a margin; None: the middle of the best plateau of "
         "unseen_class_offset_grid on the eval split")
     unseen_class_offset_grid: tuple[Annotated[float, Field(ge=0.0)], ...] = Field(

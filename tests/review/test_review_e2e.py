@@ -34,15 +34,14 @@ def test_a_second_run_trains_on_reviewed_decisions(tmp_path: Path, google_taxono
     from prodcat.reporting.tuning import find_run_artifacts
 
     # Small, and the category names out of decoding, so what the model serves is what it was taught.
-    # On 400 products with descriptions in the sentence embedding, name scores of categories without
-    # products can take some or all of the largest class at the default offset; the eval split's own
-    # choice of the offset (`unseen_class_offset: None`) holds them back.
+    # On 400 products a fixed offset of 3 let name scores of categories without products take some or
+    # all of the largest class; the eval split's own choice of the offset (the default) holds them back.
     # Split by product: with four shops a held-out-shop eval split (80 products) is one merchant's
     # luck, and the regression gate between the two runs would judge that, not the reviews.
     config = Config(output_dir=str(tmp_path / "run"), taxonomy=str(google_taxonomy_path),
                     split=SplitConfig(method="hash"),
                     demo=DemoConfig(n_products=400, n_categories=8, n_shops=4, seed=5, label_noise=0.0),
-                    model=ModelConfig(epochs=5, unseen_class_offset=None),
+                    model=ModelConfig(epochs=5),
                     evaluation=EvaluationConfig(min_hierarchical_f1=0.2, min_coverage=0.2),
                     thresholds=ThresholdConfig(name_evidence=0.0, name_evidence_familiar=0.0, name_fallback_below=0.0))
     first = local_runner.prepare(config)

@@ -167,7 +167,10 @@ def build_model(
         seen = None if seen_classes is None else np.asarray(seen_classes[level - 1], bool)
         if generic is not None and model_cfg.unseen_classes == "label_semantics" and seen is not None:
             # also where every class is seen: the layer is the record of it (`seen_class_masks`)
-            offset = model_cfg.unseen_class_offset  # None: the trainer chooses it after training
+            # None: the trainer chooses it after training; until then it is 0, so early stopping judges
+            # each epoch with those names at full strength (it then stops before the heads grow
+            # over-confident on unfamiliar shops; docs/experiments.md)
+            offset = model_cfg.unseen_class_offset
             logits = UnseenClassScores(seen, offset=0.0 if offset is None else offset,
                                        name=f"level_{level}_scores")([logits, generic])
         elif generic is not None:

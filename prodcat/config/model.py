@@ -81,8 +81,8 @@ class ModelConfig(Section):
         "training and scores them by their names at serving; trained keeps them in every softmax")
     unseen_class_offset: float | None = Field(
         None, ge=0.0, description="with unseen_classes label_semantics: subtracted from a name-only score at serving, "
-        "so such a category wins only by a margin; None: the middle of the best plateau of "
-        "unseen_class_offset_grid on the eval split")
+        "so such a category wins only by a margin; None: 0 while early stopping watches the eval split, then "
+        "the middle of the best plateau of unseen_class_offset_grid there")
     unseen_class_offset_grid: tuple[Annotated[float, Field(ge=0.0)], ...] = Field(
         (0.0, 1.5, 3.0, 4.5, 6.0, 9.0, 12.0), min_length=1, description="the offsets tried on the eval split when "
         "unseen_class_offset is None")

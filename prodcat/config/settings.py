@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
+from prodcat.config import Config
 from prodcat.config.base import validation_problems
-
-if TYPE_CHECKING:
-    from prodcat.config import Config
 
 
 def parse_setting(item: str, example: str = "model.seed=1") -> tuple[str, Any]:
@@ -54,8 +52,6 @@ def with_settings(config: Mapping[str, Any], settings: Mapping[str, Any]) -> dic
     """`config` (a config as a mapping) with the nested `settings` laid over it, validated:
     settings the config does not have, or values it does not accept, are one ValueError naming each.
     Returns the validated config as JSON-ready data."""
-    from prodcat.config import Config
-
     def merged(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
         out = dict(base)
         for key, value in over.items():
@@ -79,8 +75,6 @@ def parse_settings(items: Sequence[str]) -> dict[str, Any]:
 def config_with_settings(config: Config, items: Sequence[str]) -> Config:
     """`config` with `section.key=value` strings laid over it: a run's settings from its command
     line win over its config file. A wrong setting is a ValueError naming it."""
-    from prodcat.config import Config
-
     if not items:
         return config
     try:

@@ -25,6 +25,7 @@ RAW_STRING_FEATURES = (ID, *TEXT_FIELDS, *LIST_FIELDS, CATEGORY)
 # Transformed features (outputs of preprocessing_fn).
 TOKENS = "tokens_xf"
 TEXT_EMBEDDING = "text_embedding_xf"
+NAME_QUERY_EMBEDDING = "name_query_embedding_xf"  # the short text the decoder matches against category names
 IMAGE_EMBEDDING = "image_embedding_xf"
 IMAGE_PIXELS = "image_pixels_xf"
 HAS_IMAGE = "has_image_xf"

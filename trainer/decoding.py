@@ -39,7 +39,7 @@ import tensorflow as tf
 from prodcat import features as F
 from prodcat.config import ThresholdConfig
 from prodcat.taxonomy import Taxonomy
-from prodcat.trainer.decoding_tables import calibrated, label_end_masks, threshold_vectors
+from prodcat.trainer.decoding_tables import calibrated, label_end_masks, stop_where_labels_stop, threshold_vectors
 from prodcat.trainer.name_scores import CategoryNameScores
 
 
@@ -110,12 +110,14 @@ class HierarchicalDecoder(tf.Module):
         # Per-level calibration (softmax temperature); 1.0 leaves a level's probabilities as they are.
         self.temperatures = [thresholds.temperature(k) for k in range(1, self.depth + 1)]
 
-    def __call__(self, level_probs: Sequence[tf.Tensor], sentence: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
-        """`sentence`: the products' sentence embeddings ([batch, dim]), for the name fallback."""
-        return self.decode(level_probs, sentence)[0]
+    def __call__(self, level_probs: Sequence[tf.Tensor], sentence: tf.Tensor | None = None,
+                 name_query: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
+        """`sentence`: the products' sentence embeddings ([batch, dim]), for the names;
+        `name_query`: a second embedding of their short text the names are also matched against."""
+        return self.decode(level_probs, sentence, name_query)[0]
 
-    def decode(self, level_probs: Sequence[tf.Tensor],
-               sentence: tf.Tensor | None = None) -> tuple[dict[str, tf.Tensor], tf.Tensor | None]:
+    def decode(self, level_probs: Sequence[tf.Tensor], sentence: tf.Tensor | None = None,
+               name_query: tf.Tensor | None = None) -> tuple[dict[str, tf.Tensor], tf.Tensor | None]:
         """The outputs, and which products were served under `per_level_unfamiliar` ([batch] bool;
         None: none could be), for threshold tuning to score what serving does."""
         if len(level_probs) != self.depth:
@@ -123,17 +125,19 @@ class HierarchicalDecoder(tf.Module):
         level_probs = [calibrated(p, t) for p, t in zip(level_probs, self.temperatures)]
         with_names = (self.name_scores is not None and sentence is not None
                       and sentence.shape[-1] == self.name_scores.dim)
+        if name_query is not None and (not with_names or name_query.shape[-1] != self.name_scores.dim):
+            name_query = None
         nearest = familiar = None  # cosine to the nearest sampled training product; like the training data
         if with_names and self.name_evidence > 0.0:
-            level_probs, nearest, familiar = self._with_name_evidence(level_probs, sentence)
+            level_probs, nearest, familiar = self._with_name_evidence(level_probs, sentence, name_query)
         if with_names and self.unfamiliar_floors is not None and familiar is None:
-            familiar, nearest = self.familiarity(sentence)
+            familiar, nearest = self.familiarity(sentence, name_query=name_query)
         unfamiliar = None if familiar is None or self.unfamiliar_floors is None else tf.logical_not(familiar)
         choices = self._beam_path(level_probs) if self.beam_width > 1 else self._greedy_path(level_probs)
         if with_names and self.fallback_below > 0.0:
-            choices = self._with_name_fallback(level_probs, choices, sentence, nearest)
+            choices = self._with_name_fallback(level_probs, choices, sentence, nearest, name_query)
         if self.label_ends is not None:
-            choices = self._stop_where_labels_stop(choices)
+            choices = stop_where_labels_stop(choices, self.label_ends)
         ids, names, confidences, valid, passed = [], [], [], [], []
         for k, (probs, choice) in enumerate(zip(level_probs, choices)):
             has_class = choice >= 0
@@ -200,24 +204,25 @@ class HierarchicalDecoder(tf.Module):
         query = tf.math.l2_normalize(tf.cast(sentence, tf.float32), axis=-1)
         return tf.reduce_max(tf.matmul(query, self.training_sample, transpose_b=True), axis=1)
 
-    def familiarity(self, sentence: tf.Tensor, level1_scores: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor]:
+    def familiarity(self, sentence: tf.Tensor, level1_scores: tf.Tensor | None = None,
+                    name_query: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor]:
         """([batch] bool, [batch] cosine): whether each product is like the training data (a sampled
         training product more than `name_evidence_margin` nearer than any category name), and its
         cosine to the nearest sampled training product. Needs the names and the training sample."""
         if level1_scores is None:
-            level1_scores = self.name_scores.subtree_scores(sentence)[0]
+            level1_scores = self.name_scores.subtree_scores(sentence, name_query)[0]
         nearest = self._nearest_training(sentence)
         return tf.reduce_max(level1_scores, axis=1) + self.familiar_margin <= nearest, nearest  # level 1: best of all
 
-    def _with_name_evidence(self, level_probs: Sequence[tf.Tensor],
-                            sentence: tf.Tensor) -> tuple[list[tf.Tensor], tf.Tensor | None, tf.Tensor | None]:
+    def _with_name_evidence(self, level_probs: Sequence[tf.Tensor], sentence: tf.Tensor,
+                            name_query: tf.Tensor | None) -> tuple[list[tf.Tensor], tf.Tensor | None, tf.Tensor | None]:
         """Per level, softmax(log p + weight x subtree name score): the heads' probabilities and the
         names' similarity as one distribution (a product of experts). The weight is
         `name_evidence_familiar` for a product like the training data (a sampled training product
         more than `name_evidence_margin` nearer than any category name), where the heads know best.
         Also returns the nearest-training cosines and familiarity when it needed them (the fallback
         and the unfamiliar floors reuse them)."""
-        scores = self.name_scores.subtree_scores(sentence)
+        scores = self.name_scores.subtree_scores(sentence, name_query)
         weight = tf.fill(tf.shape(sentence)[:1], self.name_evidence)
         nearest = familiar = None
         if self.training_sample is not None and (self.name_evidence_familiar != self.name_evidence
@@ -228,7 +233,8 @@ class HierarchicalDecoder(tf.Module):
                 for p, names in zip(level_probs, scores)], nearest, familiar
 
     def _with_name_fallback(self, level_probs: Sequence[tf.Tensor], choices: list[tf.Tensor],
-                            sentence: tf.Tensor, nearest: tf.Tensor | None = None) -> list[tf.Tensor]:
+                            sentence: tf.Tensor, nearest: tf.Tensor | None = None,
+                            name_query: tf.Tensor | None = None) -> list[tf.Tensor]:
         """Products whose path is unsure somewhere take the path of their nearest category name
         (with seen-class masks: only where that category had no training products).
 
@@ -237,11 +243,12 @@ class HierarchicalDecoder(tf.Module):
         batch's nearest-training cosines if already computed."""
         unsure = tf.where(self.path_confidence(level_probs, choices) < self.fallback_below)[:, 0]
         unsure_sentences = tf.gather(sentence, unsure)
+        unsure_queries = None if name_query is None else tf.gather(name_query, unsure)
         best_score = tf.fill(tf.shape(unsure), tf.constant(-np.inf, tf.float32))
         best_level = tf.zeros_like(unsure)
         best_class = tf.zeros_like(unsure)
         best_seen = tf.zeros_like(unsure, dtype=tf.bool)
-        for k, cosine in enumerate(self.name_scores.level_scores(unsure_sentences)):
+        for k, cosine in enumerate(self.name_scores.level_scores(unsure_sentences, unsure_queries)):
             score, index = tf.reduce_max(cosine, axis=1), tf.argmax(cosine, axis=1, output_type=tf.int64)
             better = score > best_score
             best_score = tf.where(better, score, best_score)
@@ -265,16 +272,6 @@ class HierarchicalDecoder(tf.Module):
             path[k] = current
         rows = unsure[:, None]
         return [tf.tensor_scatter_nd_update(choice, rows, fallback) for choice, fallback in zip(choices, path)]
-
-    def _stop_where_labels_stop(self, choices: list[tf.Tensor]) -> list[tf.Tensor]:
-        """Drops every level below a category where the training labels of its subtree end."""
-        ended = tf.zeros_like(choices[0], dtype=tf.bool)
-        cut = []
-        for choice, ends in zip(choices, self.label_ends):
-            choice = tf.where(ended, tf.constant(-1, tf.int64), choice)
-            ended = tf.logical_or(ended, tf.logical_and(choice >= 0, tf.gather(ends, tf.maximum(choice, 0))))
-            cut.append(choice)
-        return cut
 
     def _outputs(self, ids, names, confidences, valid, passed) -> dict[str, tf.Tensor]:  # noqa: ANN001
         level_ids = tf.stack(ids, axis=1)

@@ -65,3 +65,15 @@ def label_end_masks(taxonomy: Taxonomy, seen_classes: Sequence[np.ndarray]) -> l
             np.logical_or.at(deeper, np.asarray(parents, np.int64)[seen[level]], True)
         ends.append(mask & ~deeper)
     return ends
+
+
+def stop_where_labels_stop(choices: Sequence[tf.Tensor], label_ends: Sequence[tf.Tensor]) -> list[tf.Tensor]:
+    """Per level, the decoded class ([batch], -1 past the path's end) with every level below a
+    category where the training labels of its subtree end (`label_end_masks`) dropped."""
+    ended = tf.zeros_like(choices[0], dtype=tf.bool)
+    cut = []
+    for choice, ends in zip(choices, label_ends):
+        choice = tf.where(ended, tf.constant(-1, tf.int64), choice)
+        ended = tf.logical_or(ended, tf.logical_and(choice >= 0, tf.gather(ends, tf.maximum(choice, 0))))
+        cut.append(choice)
+    return cut

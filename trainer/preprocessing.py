@@ -80,7 +80,13 @@ def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any]) -> d
         from prodcat.trainer.encoders.text import transform_encoder
 
         encoder = transform_encoder(cfg.text.encoder)
-        outputs[F.TEXT_EMBEDDING] = encoder(text.product_text(inputs, cfg.text.embedding_fields))
+        texts = text.product_text(inputs, cfg.text.embedding_fields)
+        if cfg.text.name_fields:  # one encoder call for both texts: they share most of their pieces
+            short = text.present_fields_text(inputs, cfg.text.name_fields)
+            both = encoder(tf.concat([texts, short], axis=0))
+            outputs[F.TEXT_EMBEDDING], outputs[F.NAME_QUERY_EMBEDDING] = tf.split(both, 2, axis=0)
+        else:
+            outputs[F.TEXT_EMBEDDING] = encoder(texts)
     if cfg.image.mode == "on":
         from prodcat.trainer.encoders import image
 

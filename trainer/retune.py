@@ -120,10 +120,11 @@ def eval_predictions(
         outputs = keras_model({name: transformed[name] for name in inputs}, training=False)
         probs = [outputs[F.level_output(k)] for k in range(1, depth + 1)]
         labels = [tf.reshape(transformed[F.level_label(k)], [-1]) for k in range(1, depth + 1)]
-        sentence = transformed.get(F.TEXT_EMBEDDING)
-        decoded, unfamiliar = decoder.decode(probs, sentence)
+        sentence, name_query = transformed.get(F.TEXT_EMBEDDING), transformed.get(F.NAME_QUERY_EMBEDDING)
+        decoded, unfamiliar = decoder.decode(probs, sentence, name_query)
         batch = tf.shape(serialized)[0]
         result = {"probs": probs, "labels": labels, "sentence": sentence if sentence is not None else tf.zeros([0]),
+                  "name_query": name_query if name_query is not None else tf.zeros([0]),
                  "id": _first_values(parsed[F.ID], batch), "category": _first_values(parsed[F.CATEGORY], batch),
                  "fields": {name: _first_values(parsed[name], batch) for name in present},
                  "level_ids": decoded[F.OUT_LEVEL_IDS], "confidences": decoded[F.OUT_LEVEL_CONFIDENCES],
@@ -140,7 +141,7 @@ def eval_predictions(
     out = EvalSplitPredictions([], [], [], np.zeros((0, depth), np.float32),
                                [] if with_probs else None, [] if with_probs else None)
     confidences, served, unfamiliar, text = [], [], [], {name: [] for name in present}
-    probs, labels, sentences = [[] for _ in range(depth)], [[] for _ in range(depth)], []
+    probs, labels, sentences, queries = [[] for _ in range(depth)], [[] for _ in range(depth)], [], []
     for batch in dataset.batch(batch_size):
         result = run(batch)
         keep = np.array([_text(c) in taxonomy for c in result["category"].numpy()], bool)
@@ -161,6 +162,8 @@ def eval_predictions(
                 labels[k].append(result["labels"][k].numpy()[keep])
             if result["sentence"].shape.rank == 2:
                 sentences.append(result["sentence"].numpy()[keep])
+            if result["name_query"].shape.rank == 2:
+                queries.append(result["name_query"].numpy()[keep])
     out.confidences = np.concatenate(confidences) if confidences else np.zeros((0, depth), np.float32)
     out.served_depths = np.concatenate(served) if served else np.zeros(0, np.int32)
     if unfamiliar:
@@ -170,6 +173,7 @@ def eval_predictions(
         out.level_probs = [np.concatenate(p) if p else np.zeros((0, 0), np.float32) for p in probs]
         out.level_labels = [np.concatenate(y) if y else np.zeros(0, np.int64) for y in labels]
         out.sentence_embeddings = np.concatenate(sentences) if sentences else None
+        out.name_query_embeddings = np.concatenate(queries) if queries else None
     return out
 
 
@@ -179,11 +183,13 @@ def decoder_for(model: TrainedModel, predictions: EvalPredictions, batch_size: i
     def decode(temperatures: Sequence[float]) -> tuple[list[list[str]], np.ndarray]:
         thresholds = model.thresholds.model_copy(update={"temperatures": tuple(float(t) for t in temperatures)})
         decoder = model_decoder(model.keras_model, model.taxonomy, thresholds)
-        sentences = predictions.sentence_embeddings
+        sentences, queries = predictions.sentence_embeddings, predictions.name_query_embeddings
         paths, confidences = [], []
         for start in range(0, len(predictions), batch_size):
-            decoded = decoder([tf.constant(p[start:start + batch_size]) for p in predictions.level_probs],
-                              None if sentences is None else tf.constant(sentences[start:start + batch_size]))
+            rows = slice(start, start + batch_size)
+            decoded = decoder([tf.constant(p[rows]) for p in predictions.level_probs],
+                              None if sentences is None else tf.constant(sentences[rows]),
+                              None if queries is None else tf.constant(queries[rows]))
             level_ids = decoded[F.OUT_LEVEL_IDS].numpy()
             full_depth = decoded[F.OUT_FULL_DEPTH].numpy()
             paths += [[_text(v) for v in row[:d]] for row, d in zip(level_ids, full_depth)]

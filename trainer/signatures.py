@@ -75,7 +75,7 @@ def make_signatures(model: tf.keras.Model, tft_output: tft.TFTransformOutput, de
         transformed = model.tft_layer(raw)
         outputs = model({name: transformed[name] for name in model_inputs}, training=False)
         probs = [outputs[name] for name in level_names]
-        return decoder(probs, transformed.get(F.TEXT_EMBEDDING))
+        return decoder(probs, transformed.get(F.TEXT_EMBEDDING), transformed.get(F.NAME_QUERY_EMBEDDING))
 
     example_spec = client_example_spec(spec)
 

@@ -40,6 +40,17 @@ def product_text(inputs: Mapping[str, tf.Tensor], fields: Sequence[str]) -> tf.T
     return tf.strings.reduce_join(tf.stack(parts, axis=1), axis=1, separator=FIELD_SEPARATOR)
 
 
+def present_fields_text(inputs: Mapping[str, tf.Tensor], fields: Sequence[str]) -> tf.Tensor:
+    """The configured fields each product has, stripped and joined ([batch]): an empty field
+    leaves no separator behind, so a product with only a title is matched as its title."""
+    parts = [tf.strings.strip(dense_strings(inputs[name])) for name in fields if name in inputs]
+    if not parts:
+        raise ValueError(f"none of the text fields {list(fields)} are in the input")
+    stacked = tf.stack(parts, axis=1)
+    present = tf.ragged.boolean_mask(stacked, tf.not_equal(stacked, ""))
+    return tf.strings.reduce_join(present, axis=1, separator=FIELD_SEPARATOR)
+
+
 def truncate_texts(texts: tf.Tensor, max_chars: int = MAX_TEXT_CHARS) -> tf.Tensor:
     """The first `max_chars` UTF-8 characters of each text (never a partial character); shorter texts unchanged.
 

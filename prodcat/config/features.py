@@ -48,7 +48,10 @@ class TextConfig(Section):
     across languages). The description is embedded, not hashed: it carries what a new merchant's
     title leaves out, and the encoder reads it across languages (BENCHMARKS.md). The shop reaches
     the model as the merchant feature, not as words here: as words, the shops' character n-grams
-    take n-gram rows from the titles' (BENCHMARKS.md).
+    take n-gram rows from the titles' (BENCHMARKS.md). `name_fields` are embedded a second time,
+    without the description, for the decoder's match against category names: a long description
+    dilutes the words that name a category, and a merchant's vendor, collection and shop names
+    often name its trade.
     """
 
     fields: tuple[str, ...] = Field(
@@ -57,6 +60,11 @@ class TextConfig(Section):
     embedding_fields: tuple[str, ...] = Field(
         ("title", "product_type", "tags", "description"),
         description="product fields the pretrained sentence encoder embeds, joined in this order, cut at encoder.max_tokens",
+    )
+    name_fields: tuple[str, ...] = Field(
+        ("title", "product_type", "tags", "vendor", "collections", "shop"),
+        description="product fields embedded a second time (empty ones left out) for matching category "
+        "names; (): the names read the sentence embedding alone",
     )
     encoder: TextEncoderConfig = Field(TextEncoderConfig(max_tokens=128), description="the pretrained sentence encoder")
     word_buckets: int = Field(1 << 18, ge=16, description="hash buckets for words and n-grams (rows of the n-gram table)")

@@ -37,7 +37,8 @@ class EvalPredictions:
     `path_ids[i]`: product i's decoded path (level 1 first); `confidences[i, k]`: the confidence
     of its level-(k+1) node. `level_probs[k]` ([products, classes of level k+1]) and
     `level_labels[k]` (true class index, -1 below the true depth) are only needed to calibrate,
-    with `sentence_embeddings` ([products, dim]) for the decoder's name fallback.
+    with `sentence_embeddings` ([products, dim]) and `name_query_embeddings` (the short text's) for
+    the decoder's name evidence.
     """
 
     product_ids: list[str]
@@ -47,6 +48,7 @@ class EvalPredictions:
     level_probs: list[np.ndarray] | None = None
     level_labels: list[np.ndarray] | None = None
     sentence_embeddings: np.ndarray | None = None
+    name_query_embeddings: np.ndarray | None = None
     unfamiliar: np.ndarray | None = None  # [products] bool: served under `per_level_unfamiliar`; None: no product
 
     def __len__(self) -> int:

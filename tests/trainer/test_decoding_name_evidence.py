@@ -77,3 +77,28 @@ def test_products_like_the_training_data_weigh_the_names_less(tiny_google: Taxon
 
     assert path([[1.0, 1.2, 0.0]]) == "Toys > Kites > Stunt Kites"
     assert path([[0.0, 0.0, 1.0]]) == "Garden > Pots & Planters"
+
+
+@pytest.mark.parametrize("beam_width", [1, 3])
+def test_the_nearer_of_the_two_texts_counts_against_the_names(tiny_google: Taxonomy, beam_width: int) -> None:
+    """The heads lean to Toys (0.6). The long text (title and description) is a little nearer
+    Toys' names; the short one (title, vendor, collections) names Garden outright: its cosine
+    wins at Garden's categories and tips the product there. Given as the long text's second
+    copy, the short text changes nothing; scores are the elementwise larger cosine."""
+    probs = [tf.constant([[0.6, 0.4]]), tf.constant([[0.55, 0.45]]), tf.constant([[1.0]])]
+    sentence = tf.constant([[1.2, 1.0, 0.0]])
+    short = tf.constant([[0.0, 1.0, 0.0]])
+    thresholds = ThresholdConfig(per_level=(0.0,), name_evidence=40.0, name_fallback_below=0.0, sensitive=NO_SENSITIVE)
+    decoder = HierarchicalDecoder(tiny_google, thresholds, beam_width=beam_width, category_names=_tiny_names())
+
+    def path(*texts: tf.Tensor) -> str:
+        return decoder(probs, *texts)[F.OUT_CATEGORY_PATH].numpy()[0].decode()
+
+    assert path(sentence) == "Toys > Kites > Stunt Kites"
+    assert path(sentence, short) == "Garden > Pots & Planters"
+    assert path(sentence, sentence) == path(sentence)
+    both = [s.numpy() for s in decoder.name_scores.level_scores(sentence, short)]
+    each = [np.maximum(a.numpy(), b.numpy()) for a, b in zip(decoder.name_scores.level_scores(sentence),
+                                                            decoder.name_scores.level_scores(short))]
+    for got, expected in zip(both, each):
+        np.testing.assert_allclose(got, expected, rtol=1e-6)

@@ -32,22 +32,24 @@ def dense_strings(value: tf.Tensor | tf.SparseTensor | tf.RaggedTensor, join: bo
     return value
 
 
-def product_text(inputs: Mapping[str, tf.Tensor], fields: Sequence[str]) -> tf.Tensor:
-    """The configured fields of each product joined into one string ([batch])."""
+def _field_columns(inputs: Mapping[str, tf.Tensor], fields: Sequence[str]) -> tf.Tensor:
+    """[batch, fields present in the input]: each configured field as one string per product."""
     parts = [dense_strings(inputs[name]) for name in fields if name in inputs]
     if not parts:
         raise ValueError(f"none of the text fields {list(fields)} are in the input")
-    return tf.strings.reduce_join(tf.stack(parts, axis=1), axis=1, separator=FIELD_SEPARATOR)
+    return tf.stack(parts, axis=1)
+
+
+def product_text(inputs: Mapping[str, tf.Tensor], fields: Sequence[str]) -> tf.Tensor:
+    """The configured fields of each product joined into one string ([batch])."""
+    return tf.strings.reduce_join(_field_columns(inputs, fields), axis=1, separator=FIELD_SEPARATOR)
 
 
 def present_fields_text(inputs: Mapping[str, tf.Tensor], fields: Sequence[str]) -> tf.Tensor:
     """The configured fields each product has, stripped and joined ([batch]): an empty field
     leaves no separator behind, so a product with only a title is matched as its title."""
-    parts = [tf.strings.strip(dense_strings(inputs[name])) for name in fields if name in inputs]
-    if not parts:
-        raise ValueError(f"none of the text fields {list(fields)} are in the input")
-    stacked = tf.stack(parts, axis=1)
-    present = tf.ragged.boolean_mask(stacked, tf.not_equal(stacked, ""))
+    columns = tf.strings.strip(_field_columns(inputs, fields))
+    present = tf.ragged.boolean_mask(columns, tf.not_equal(columns, ""))
     return tf.strings.reduce_join(present, axis=1, separator=FIELD_SEPARATOR)
 
 

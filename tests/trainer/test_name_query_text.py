@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
+from test_preprocessing import RAW_SPEC
 from text_encoder_fixtures import use_encoder  # noqa: F401 (fixture)
 
 from prodcat import features as F
@@ -17,11 +18,6 @@ from prodcat.taxonomy import Taxonomy
 from prodcat.trainer.preprocessing import preprocessing_fn
 from prodcat.trainer.text import present_fields_text, product_text
 
-RAW_SPEC = {
-    **{name: tf.io.FixedLenFeature([1], tf.string) for name in
-       (F.ID, F.TITLE, F.DESCRIPTION, F.VENDOR, F.PRODUCT_TYPE, F.SHOP, F.LANGUAGE, F.IMAGE, F.CATEGORY)},
-    F.TAGS: tf.io.VarLenFeature(tf.string), F.COLLECTIONS: tf.io.VarLenFeature(tf.string),
-}
 NAME_FIELDS = ("title", "product_type", "tags", "vendor", "collections", "shop")
 
 
